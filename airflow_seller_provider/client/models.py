@@ -1,0 +1,216 @@
+"""Typed views of Seller Center answers.
+
+Models are built from the normalised tree both formats parse into (every leaf a string),
+so XML and JSON give equal objects. ``raw`` keeps the whole element for fields not modelled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+ORDER_ITEM_STATUSES = (
+    "pending",
+    "ready_to_ship",
+    "shipped",
+    "delivered",
+    "canceled",
+    "failed_delivery",
+    "return_shipped_by_customer",
+    "return_waiting_for_approval",
+    "return_rejected",
+    "returned",
+)
+ORDER_STATUSES = (
+    "pending",
+    "ready_to_ship",
+    "shipped",
+    "delivered",
+    "canceled",
+    "returned",
+    "failed",
+)
+FULFILLMENT = "Fulfillment"
+
+
+def parse_datetime(value: Any) -> datetime | None:
+    """Accept ``YYYY-MM-DD HH:MM:SS`` (older platforms, seller's local time, returned naive)
+    and ISO 8601 with or without an offset (``+0000``, ``+00:00``, ``Z``). Blank -> None."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not text:
+        return None
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    # Python 3.11's fromisoformat reads "+0000" and "+00:00" offsets and a space separator.
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ValueError(f"unreadable date {value!r}") from exc
+
+
+def _text(node: Any, name: str, default: str = "") -> str:
+    value = node.get(name, default) if isinstance(node, dict) else default
+    if value is None or isinstance(value, dict | list):
+        return default
+    return str(value)
+
+
+def _int(node: Any, name: str, default: int = 0) -> int:
+    text = _text(node, name).strip()
+    try:
+        return int(text) if text else default
+    except ValueError:
+        try:
+            return int(float(text))
+        except ValueError:
+            return default
+
+
+def as_list(value: Any) -> list:
+    """The API's list quirk: absent or ``""`` is empty, one child is an object, more a list."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, list):
+        return [v for v in value if v != ""]
+    return [value]
+
+
+def children(node: Any, container: str, child: str) -> list:
+    """``node[container][child]`` as a list, whatever shape the quirks gave it."""
+    box = node.get(container) if isinstance(node, dict) else None
+    if not isinstance(box, dict):
+        return []
+    return as_list(box.get(child))
+
+
+@dataclass(frozen=True, slots=True)
+class OrderItem:
+    order_item_id: int
+    order_id: int
+    sku: str
+    status: str
+    shipping_type: str = ""
+    shop_sku: str = ""
+    name: str = ""
+    reason: str = ""
+    reason_detail: str = ""
+    package_id: str = ""
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def is_fulfillment(self) -> bool:
+        return self.shipping_type.strip().lower() == FULFILLMENT.lower()
+
+    @classmethod
+    def from_node(cls, node: dict[str, Any], order_id: int | None = None) -> OrderItem:
+        return cls(
+            order_item_id=_int(node, "OrderItemId"),
+            order_id=_int(node, "OrderId", order_id or 0) or (order_id or 0),
+            sku=_text(node, "Sku"),
+            status=_text(node, "Status"),
+            shipping_type=_text(node, "ShippingType"),
+            shop_sku=_text(node, "ShopSku"),
+            name=_text(node, "Name"),
+            reason=_text(node, "Reason"),
+            reason_detail=_text(node, "ReasonDetail"),
+            package_id=_text(node, "PackageId"),
+            created_at=parse_datetime(_text(node, "CreatedAt")),
+            updated_at=parse_datetime(_text(node, "UpdatedAt")),
+            raw=node,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    order_id: int
+    order_number: str
+    created_at: datetime | None
+    updated_at: datetime | None
+    statuses: tuple[str, ...] = ()
+    items_count: int = 0
+    price: str = ""
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_node(cls, node: dict[str, Any]) -> Order:
+        return cls(
+            order_id=_int(node, "OrderId"),
+            order_number=_text(node, "OrderNumber"),
+            created_at=parse_datetime(_text(node, "CreatedAt")),
+            updated_at=parse_datetime(_text(node, "UpdatedAt")),
+            statuses=tuple(str(s) for s in children(node, "Statuses", "Status")),
+            items_count=_int(node, "ItemsCount"),
+            price=_text(node, "Price"),
+            raw=node,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Product:
+    seller_sku: str
+    name: str
+    stock: dict[str, int]
+    """Stock per business unit, keyed by upper-case operator code (``FACL``)."""
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_node(cls, node: dict[str, Any]) -> Product:
+        stock: dict[str, int] = {}
+        for unit in children(node, "BusinessUnits", "BusinessUnit"):
+            code = _text(unit, "OperatorCode").strip().upper()
+            if code:
+                stock[code] = _int(unit, "Stock")
+        return cls(
+            seller_sku=_text(node, "SellerSku"), name=_text(node, "Name"), stock=stock, raw=node
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    type: str
+    name: str
+
+    @classmethod
+    def from_node(cls, node: dict[str, Any]) -> Reason:
+        return cls(type=_text(node, "Type"), name=_text(node, "Name"))
+
+
+@dataclass(frozen=True, slots=True)
+class CancelResult:
+    """A successful SetStatusToCanceled. Some deployments answer with an empty Body, so
+    every field but the id may be blank."""
+
+    order_item_id: int
+    purchase_order_id: str = ""
+    purchase_order_number: str = ""
+    package_id: str = ""
+
+    @classmethod
+    def from_node(cls, node: dict[str, Any] | None, order_item_id: int) -> CancelResult:
+        node = node or {}
+        return cls(
+            order_item_id=_int(node, "OrderItemId", order_item_id) or order_item_id,
+            purchase_order_id=_text(node, "PurchaseOrderId"),
+            purchase_order_number=_text(node, "PurchaseOrderNumber"),
+            package_id=_text(node, "PackageId"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """A parsed SuccessResponse: ``head`` and ``body`` as normalised trees."""
+
+    action: str
+    head: dict[str, Any]
+    body: Any
+    http_status: int = 200
+
+    @property
+    def total_count(self) -> int | None:
+        text = _text(self.head, "TotalCount").strip()
+        return int(text) if text.isdigit() else None
