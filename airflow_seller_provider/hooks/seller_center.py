@@ -1,0 +1,121 @@
+"""SellerCenterHook: maps an Airflow connection onto one cached SellerCenterClient."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow_seller_provider.client.errors import SellerCenterError
+from airflow_seller_provider.compat import AirflowException, BaseHook, mask_secret
+from airflow_seller_provider.connection_fields import DEFAULT_BASE_URL, EXTRA_FIELDS
+
+if TYPE_CHECKING:
+    from airflow_seller_provider.client.api import SellerCenterClient
+
+
+class SellerCenterConnectionError(AirflowException, ValueError):
+    """The connection is incomplete or holds a value the client cannot use."""
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+class SellerCenterHook(BaseHook):
+    """Signed, retried, rate-limited calls to Seller Center, configured by a connection.
+
+    :param seller_center_conn_id: the ``seller_center`` connection: host is the base URL,
+        login the UserID, password the API key; extras ``seller_id``, ``business_unit``,
+        ``integration``, ``format``, ``timeout``, ``max_retries`` and ``rate_limit``.
+    """
+
+    conn_name_attr = "seller_center_conn_id"
+    default_conn_name = "seller_center_default"
+    conn_type = "seller_center"
+    hook_name = "Seller Center"
+
+    def __init__(self, seller_center_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.seller_center_conn_id = seller_center_conn_id
+
+    def __repr__(self) -> str:
+        return f"SellerCenterHook(seller_center_conn_id={self.seller_center_conn_id!r})"
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """The client's arguments read from the connection, checked field by field."""
+        conn_id = self.seller_center_conn_id
+        conn = self.get_connection(conn_id)
+        api_key = conn.password
+        if not _blank(api_key):
+            mask_secret(api_key)
+        if _blank(conn.login):
+            raise SellerCenterConnectionError(
+                f"Connection {conn_id!r} has no login: set it to the API user's e-mail (UserID)."
+            )
+        if _blank(api_key):
+            raise SellerCenterConnectionError(
+                f"Connection {conn_id!r} has no password: set it to the user's API key "
+                "(Seller Center > My account > Integrations)."
+            )
+        extra = conn.extra_dejson or {}
+        unknown = sorted(set(extra) - set(EXTRA_FIELDS))
+        if unknown:
+            self.log.warning("Connection %r: ignoring unknown extras %s", conn_id, unknown)
+        host = (conn.host or "").strip() or DEFAULT_BASE_URL
+        if conn.port and "://" in host:
+            scheme, rest = host.split("://", 1)
+            netloc, _, path = rest.partition("/")
+            if ":" not in netloc:
+                host = f"{scheme}://{netloc}:{conn.port}/{path}"
+        kwargs: dict[str, Any] = {"base_url": host, "user_id": conn.login.strip()}
+        for name in ("seller_id", "business_unit", "integration", "format"):
+            value = extra.get(name)
+            if not _blank(value):
+                key = "response_format" if name == "format" else name
+                kwargs[key] = str(value).strip()
+        for name, kind in (("timeout", float), ("rate_limit", float), ("max_retries", int)):
+            value = extra.get(name)
+            if _blank(value):
+                continue
+            try:
+                number = kind(value) if not isinstance(value, bool) else None
+            except (TypeError, ValueError):
+                number = None
+            if number is None or number <= 0:
+                raise SellerCenterConnectionError(
+                    f"Connection {conn_id!r}: extra {name!r} is {value!r}; it must be a "
+                    f"positive {'integer' if kind is int else 'number'}."
+                )
+            kwargs[name] = number
+        kwargs["api_key"] = api_key
+        return kwargs
+
+    @cached_property
+    def client(self) -> SellerCenterClient:
+        # Imported here so that parsing a DAG file does not load requests and lxml.
+        from airflow_seller_provider.client.api import SellerCenterClient
+
+        kwargs = self.client_kwargs()
+        try:
+            return SellerCenterClient(**kwargs)
+        except (TypeError, ValueError) as exc:
+            raise SellerCenterConnectionError(
+                f"Connection {self.seller_center_conn_id!r}: {exc}"
+            ) from None
+
+    def get_conn(self) -> SellerCenterClient:
+        """The client for this connection, built once per hook."""
+        return self.client
+
+    def test_connection(self) -> tuple[bool, str]:
+        """One cheap signed read (GetFailureReasons): proves URL, UserID and API key."""
+        try:
+            reasons = self.get_conn().get_failure_reasons()
+        except SellerCenterError as exc:
+            return False, str(exc)
+        except (SellerCenterConnectionError, ValueError, TypeError) as exc:
+            return False, str(exc)
+        return True, (
+            f"Connected to Seller Center as {self.client.user_id}: "
+            f"{len(reasons)} failure reasons listed."
+        )

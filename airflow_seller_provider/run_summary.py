@@ -1,0 +1,90 @@
+"""The example DAG's closing report: counts and ids, and whether the run must fail."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+COUNTED = ("canceled", "already_canceled", "would_cancel")
+
+
+def _as_list(outcomes: Any) -> list[dict[str, Any]]:
+    if outcomes is None:
+        return []
+    if isinstance(outcomes, dict):
+        return [outcomes]
+    if isinstance(outcomes, Iterable) and not isinstance(outcomes, str | bytes):
+        return [o for o in outcomes if isinstance(o, dict)]
+    return []
+
+
+def build_summary(
+    found: dict[str, Any] | None,
+    plan: list[dict[str, Any]] | None,
+    outcomes: Any,
+) -> tuple[dict[str, Any], str | None]:
+    """Merge the find step, the plan and the cancel tasks' outcomes.
+
+    An item the plan sent to a cancel task that reported no outcome (the task died before
+    its end) counts as failed with code ``NO_OUTCOME``: nothing is silently lost.
+    """
+    summary: dict[str, Any] = {
+        "pending": 0,
+        "short": 0,
+        "unknown_stock": 0,
+        **{name: 0 for name in COUNTED},
+        "failed": 0,
+        "ids": {"short": [], **{name: [] for name in COUNTED}, "failed": []},
+        "failures": [],
+    }
+    if found is None:
+        return summary, "The find step did not finish: nothing was canceled. See its log."
+    short_ids = [entry["order_item_id"] for entry in found.get("short", [])]
+    summary.update(
+        pending=found.get("pending", 0),
+        short=len(short_ids),
+        unknown_stock=found.get("unknown_stock", 0),
+    )
+    summary["ids"]["short"] = short_ids
+    if plan is None:
+        return summary, (
+            "The plan step failed (safety brake or error): nothing was canceled. See its log."
+        )
+    planned = {entry["order_item_id"] for batch in plan for entry in batch["order_item_id"]}
+    reported: set[int] = set()
+    for outcome in _as_list(outcomes):
+        for name in COUNTED:
+            ids = outcome.get(name, [])
+            summary["ids"][name].extend(ids)
+            reported.update(ids)
+        for failure in outcome.get("failed", []):
+            summary["failures"].append(failure)
+            reported.add(failure["order_item_id"])
+    for missing in sorted(planned - reported):
+        summary["failures"].append(
+            {
+                "order_item_id": missing,
+                "code": "NO_OUTCOME",
+                "message": "its cancel task ended without reporting; see that task's log",
+            }
+        )
+    summary["ids"]["failed"] = sorted(f["order_item_id"] for f in summary["failures"])
+    for name in (*COUNTED, "failed"):
+        summary["ids"][name] = sorted(summary["ids"][name])
+        summary[name] = len(summary["ids"][name])
+    log.info(
+        "Summary: pending=%d short=%d canceled=%d already_canceled=%d would_cancel=%d "
+        "failed=%d unknown_stock=%d",
+        *(summary[k] for k in ("pending", "short", *COUNTED, "failed", "unknown_stock")),
+    )
+    problem = None
+    if summary["failed"]:
+        listed = ", ".join(
+            f"{f['order_item_id']} ({f.get('code')})" for f in summary["failures"][:50]
+        )
+        problem = f"{summary['failed']} order item(s) failed: {listed}"
+        log.error(problem)
+    return summary, problem

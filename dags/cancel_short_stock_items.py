@@ -1,0 +1,146 @@
+"""Cancel the pending order items that the seller's stock cannot cover (reason SHORTAGE)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from airflow_seller_provider.compat import (
+    AirflowFailException,
+    Param,
+    dag,
+    get_current_context,
+    task,
+)
+from airflow_seller_provider.operators.cancel_order_item import CancelOrderItemOperator
+
+DOC_MD = """
+### Cancel short-stock order items
+
+Every 30 minutes: pages through the **pending** orders of the last `lookback_days` days,
+fetches their items in batches (GetMultipleOrderItems), reads the stock of the SKUs involved
+(GetProducts, the connection's `business_unit`), and decides which items are short: per SKU,
+stock goes to items oldest first (order CreatedAt, then OrderId, then OrderItemId); items
+shipped by the marketplace (`Fulfillment`) and SKUs the stock source does not know are left
+alone. The short items are canceled with reason `SHORTAGE` by `CancelOrderItemOperator`,
+mapped over batches. `summarize` logs and returns the counts, and fails the run if any item
+failed.
+
+**Needs** a `seller_center` connection (`seller_center_default`, or the
+`seller_center_conn_id` param): host = base URL, login = UserID, password = API key, extras
+`seller_id` and `business_unit` (FACL, FACO or FAPE) and, ideally, `rate_limit`.
+
+**Run it safely:** trigger it once with `{"dry_run": true}` and read the summary (what
+*would* be canceled). A safety brake stops the run before any cancellation when the short
+items exceed `max_cancellations` or `max_cancel_fraction` of the pending items (a broken
+stock feed would otherwise cancel everything); raise them in the run conf on purpose only.
+"""
+
+CANCEL_TASK_ID = "cancel_short_items"
+
+
+@dag(
+    dag_id="cancel_short_stock_items",
+    schedule=timedelta(minutes=30),
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    doc_md=DOC_MD,
+    tags=["seller-center", "orders"],
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=15)},
+    params={
+        "seller_center_conn_id": Param("seller_center_default", type="string"),
+        "dry_run": Param(False, type="boolean", description="Report, cancel nothing."),
+        "lookback_days": Param(30, type="integer", minimum=1, maximum=365),
+        "reason_detail": Param(
+            "Out of stock", type=["null", "string"], maxLength=1000, description="Sent as-is."
+        ),
+        "batch_size": Param(100, type="integer", minimum=1, maximum=1000),
+        "max_cancellations": Param(500, type="integer", minimum=0),
+        "max_cancel_fraction": Param(0.5, type="number", minimum=0, maximum=1),
+        "stock_source": Param(
+            None,
+            type=["null", "string"],
+            description="'package.module:callable' giving {sku: units}; empty: Seller Center.",
+        ),
+    },
+)
+def cancel_short_stock_items() -> None:
+    @task
+    def find_short_items() -> dict[str, Any]:
+        # Imported in the task so that parsing this file stays light.
+        from airflow_seller_provider.hooks.seller_center import SellerCenterHook
+        from airflow_seller_provider.pending_scan import find_short, load_stock_source
+
+        params = get_current_context()["params"]
+        hook = SellerCenterHook(params["seller_center_conn_id"])
+        source = params.get("stock_source")
+        try:
+            stock_source = load_stock_source(source) if source else None
+        except ValueError as exc:
+            raise AirflowFailException(str(exc)) from None
+        result = find_short(
+            hook.get_conn(),
+            lookback_days=int(params["lookback_days"]),
+            batch_size=min(int(params["batch_size"]), 100),
+            stock_source=stock_source,
+        )
+        decision = result.decision
+        return {
+            "orders_seen": result.orders_seen,
+            "pending": decision.considered,
+            "unknown_stock": len(decision.unknown_stock),
+            "short": [
+                {"order_item_id": i.order_item_id, "order_id": i.order_id} for i in decision.short
+            ],
+        }
+
+    @task
+    def plan_cancellations(found: dict[str, Any]) -> list[dict[str, Any]]:
+        from airflow_seller_provider.pending_scan import check_brake
+
+        params = get_current_context()["params"]
+        short = found["short"]
+        stop = check_brake(
+            len(short),
+            found["pending"],
+            max_cancellations=int(params["max_cancellations"]),
+            max_cancel_fraction=float(params["max_cancel_fraction"]),
+        )
+        if stop:
+            raise AirflowFailException(stop)
+        size = int(params["batch_size"])
+        return [
+            {
+                "order_item_id": short[start : start + size],
+                "dry_run": bool(params["dry_run"]),
+                "reason_detail": params.get("reason_detail") or None,
+                "seller_center_conn_id": params["seller_center_conn_id"],
+            }
+            for start in range(0, len(short), size)
+        ]
+
+    @task(trigger_rule="all_done")
+    def summarize() -> dict[str, Any]:
+        from airflow_seller_provider.run_summary import build_summary
+
+        context = get_current_context()
+        ti = context["ti"]
+        found = ti.xcom_pull(task_ids="find_short_items")
+        plan = ti.xcom_pull(task_ids="plan_cancellations")
+        outcomes = ti.xcom_pull(task_ids=CANCEL_TASK_ID, key="outcome") if plan else []
+        summary, problem = build_summary(found, plan, outcomes)
+        ti.xcom_push(key="summary", value=summary)
+        if problem:
+            raise AirflowFailException(problem)
+        return summary
+
+    found = find_short_items()
+    plan = plan_cancellations(found)
+    cancel = CancelOrderItemOperator.partial(
+        task_id=CANCEL_TASK_ID, reason="SHORTAGE", max_concurrency=8
+    ).expand_kwargs(plan)
+    cancel >> summarize()
+
+
+cancel_short_stock_items()
