@@ -17,3 +17,24 @@ os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
 # Nothing in the suite may reach the internet; loopback only.
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
 os.environ.setdefault("no_proxy", "127.0.0.1,localhost")
+
+
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+import pytest  # noqa: E402
+
+AIRFLOW_BIN = str(Path(sys.executable).with_name("airflow"))
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A migrated SQLite metadata DB in the suite's AIRFLOW_HOME (about 5 s, once)."""
+    subprocess.run(
+        [AIRFLOW_BIN, "db", "migrate"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return _HOME
