@@ -1,0 +1,95 @@
+"""The example DAG end to end: `airflow dags test` against the sandbox, in subprocesses."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from airflow_seller_provider.sandbox.testing import run_sandbox
+
+from .helpers import items_by_id, predict_short, run_dag, save_log, summary_from_log
+
+pytestmark = pytest.mark.slow
+
+
+def newly_canceled(before: dict, after: dict) -> set[int]:
+    old, new = items_by_id(before), items_by_id(after)
+    return {
+        item_id
+        for item_id, item in new.items()
+        if item["status"] == "canceled" and old[item_id]["status"] != "canceled"
+    }
+
+
+def changed_items(before: dict, after: dict) -> set[int]:
+    old, new = items_by_id(before), items_by_id(after)
+    return {item_id for item_id in new if new[item_id] != old[item_id]}
+
+
+@pytest.mark.parametrize("seed", [3, 11])
+def test_dag_cancels_exactly_the_short_items_then_nothing(airflow_db, seed):
+    with run_sandbox(seed=seed, orders=150, rate_limit=40) as sandbox:
+        before = sandbox.state()
+        predicted = predict_short(before, sandbox.user_id)
+        assert predicted, "the seeded data must oversell some SKUs"
+        code, log = run_dag(sandbox.airflow_conn_json({"rate_limit": 30}))
+        assert code == 0, save_log(log, f"dag-seed-{seed}")
+        after = sandbox.state()
+        assert newly_canceled(before, after) == predicted
+        assert changed_items(before, after) == predicted  # nothing else touched
+        items = items_by_id(after)
+        assert {items[i]["reason"] for i in predicted} == {"SHORTAGE"}
+        counts = sandbox.cancellation_counts()
+        assert {i: counts.get(i) for i in predicted} == dict.fromkeys(predicted, 1)
+        summary = summary_from_log(log)
+        assert summary["short"] == summary["canceled"] == len(predicted)
+        assert summary["failed"] == 0 and summary["already_canceled"] == 0
+
+        code, log = run_dag(sandbox.airflow_conn_json())
+        assert code == 0, save_log(log, f"dag-seed-{seed}-again")
+        assert sandbox.state() == after
+        summary = summary_from_log(log)
+        assert summary["short"] == summary["canceled"] == 0
+
+
+def test_dry_run_cancels_nothing(airflow_db):
+    with run_sandbox(seed=5, orders=120) as sandbox:
+        before = sandbox.state()
+        predicted = predict_short(before, sandbox.user_id)
+        code, log = run_dag(sandbox.airflow_conn_json(), {"dry_run": True})
+        assert code == 0, save_log(log, "dag-dry-run")
+        assert sandbox.state() == before
+        assert not any(sandbox.cancellation_counts().values())
+        summary = summary_from_log(log)
+        assert summary["would_cancel"] == summary["short"] == len(predicted)
+        assert summary["canceled"] == 0
+
+
+def test_safety_brake_stops_before_any_cancellation(airflow_db):
+    with run_sandbox(seed=5, orders=120) as sandbox:
+        broken = copy.deepcopy(sandbox.state())
+        for product in broken["products"]:
+            product["stock"] = dict.fromkeys(product["stock"], 0)
+        sandbox.load_state(broken)
+        code, log = run_dag(sandbox.airflow_conn_json())
+        assert code != 0
+        assert "Safety brake" in log and "max_cancel_fraction" in log
+        assert sandbox.state() == broken
+        assert not any(sandbox.cancellation_counts().values())
+
+
+def test_a_failed_cancellation_fails_the_run(airflow_db):
+    with run_sandbox(seed=5, orders=120) as sandbox:
+        sandbox.add_user("viewer@example.com", "viewer-key", role="read_only")
+        before = sandbox.state()
+        predicted = predict_short(before, sandbox.user_id)
+        conn = json.loads(sandbox.airflow_conn_json())
+        conn.update(login="viewer@example.com", password="viewer-key")
+        code, log = run_dag(json.dumps(conn))
+        assert code != 0, "a failed cancellation must not hide behind a green run"
+        summary = summary_from_log(log)
+        assert summary["failed"] == len(predicted) and summary["canceled"] == 0
+        assert "E009" in log
+        assert sandbox.state()["orders"] == before["orders"]
