@@ -50,12 +50,22 @@ def predict_short(state: dict[str, Any], user_id: str, business_unit: str = "FAC
     return {i.order_item_id for i in find_short_items(items, stock).short}
 
 
+TEST_DAGS = Path(__file__).resolve().parent / "dags"
+
+
 def run_dag(
-    conn_json: str, conf: dict[str, Any] | None = None, *, timeout: float = 600
+    conn_json: str,
+    conf: dict[str, Any] | None = None,
+    *,
+    dag_id: str = DAG_ID,
+    dags_folder: Path | None = None,
+    timeout: float = 600,
 ) -> tuple[int, str]:
     """``airflow dags test`` in a fresh process (a fresh DAG object every run)."""
     env = {**os.environ, "AIRFLOW_CONN_SELLER_CENTER_DEFAULT": conn_json}
-    cmd = [AIRFLOW_BIN, "dags", "test", DAG_ID]
+    if dags_folder is not None:
+        env["AIRFLOW__CORE__DAGS_FOLDER"] = str(dags_folder)
+    cmd = [AIRFLOW_BIN, "dags", "test", dag_id]
     if conf:
         cmd += ["-c", json.dumps(conf)]
     done = subprocess.run(
