@@ -1,0 +1,12 @@
+"""A local Seller Center that speaks the real protocol, for tests and demos (as moto is
+for AWS). Standard library only; it shares signing with the client, never its transport.
+
+Run it with ``python -m airflow_seller_provider.sandbox`` or, in tests,
+``airflow_seller_provider.sandbox.testing.run_sandbox()``.
+"""
+
+from airflow_seller_provider.sandbox.seed import seed_state
+from airflow_seller_provider.sandbox.server import SandboxServer
+from airflow_seller_provider.sandbox.store import Store
+
+__all__ = ["SandboxServer", "Store", "seed_state"]

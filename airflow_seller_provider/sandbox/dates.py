@@ -1,0 +1,40 @@
+"""Dates as the sandbox keeps them: ``YYYY-MM-DD HH:MM:SS`` in UTC.
+
+That fixed-width form sorts as text in time order, so filters compare strings.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def format_utc(moment: datetime) -> str:
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    # Not strftime: it drops the zero padding of years before 1000 on some platforms.
+    return (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d} "
+        f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}"
+    )
+
+
+def now_utc() -> str:
+    return format_utc(datetime.now(UTC))
+
+
+def head_timestamp() -> str:
+    """The Head's ``Timestamp``: ``2015-07-01T11:11:11+0000``."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
+
+
+def parse_any(value: str) -> str:
+    """ISO 8601 (with or without an offset; naive means UTC) or ``YYYY-MM-DD HH:MM:SS`` to the
+    stored form. Raises ValueError (also for dates that overflow when moved to UTC)."""
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(text)
+        return format_utc(moment)
+    except (OverflowError, TypeError) as exc:
+        raise ValueError(f"unreadable date {value!r}") from exc
