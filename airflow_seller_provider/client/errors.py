@@ -13,9 +13,17 @@ class SellerCenterError(Exception):
 
     ``code`` is the API's code in ``E0NN`` form (``"E028"``), ``"HTTP_503"`` for a bare HTTP
     failure, or None for a fault with no answer (timeout, dropped connection, unreadable body).
+
+    The transport sets ``attempts`` (requests made for the call, this one included) and
+    ``lost_answer``: True when some attempt of the call failed in a way that means the server
+    may have applied it (a dropped connection, a timeout or a 5xx on a POST), so a caller
+    that sees, say, E028 after a lost cancel should look the item up before calling it a
+    failure.
     """
 
     retryable: bool = False
+    attempts: int = 1
+    lost_answer: bool = False
 
     def __init__(
         self,
@@ -67,6 +75,7 @@ class SellerCenterError(Exception):
                     "retryable": self.retryable,
                 },
             ),
+            {"attempts": self.attempts, "lost_answer": self.lost_answer},
         )
 
 
@@ -114,6 +123,10 @@ class TransportError(SellerCenterError):
 
 class ResponseError(SellerCenterError):
     """An answer that is not a Seller Center envelope we can trust (hostile or broken)."""
+
+
+class PagingLimitError(SellerCenterError):
+    """A paged read did not reach its end within its page bound (``max_pages``)."""
 
 
 ADVICE: dict[str, str] = {

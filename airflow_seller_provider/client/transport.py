@@ -1,0 +1,467 @@
+"""HTTP for Seller Center: one session, signing per attempt, pacing, bounded retries.
+
+Every attempt is signed afresh (new Timestamp, new Signature) and the URL is assembled by
+hand, ``base_url?<canonical query>&Signature=<sig>``, so the query sent is byte for byte the
+one that was signed. Retries are bounded both in attempts and in total time; their waits go
+through ``Transport.sleep`` and ``Transport.clock``, which tests replace.
+
+Neither the API key nor a Signature ever reaches a log line or an exception: errors quote
+requests' exceptions with their query string removed, and a filter redacts signatures from
+urllib3's own debug lines (which print the request line).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import math
+import platform
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from airflow_seller_provider import __version__
+from airflow_seller_provider.client.errors import (
+    ClockSkewError,
+    ResponseError,
+    SellerCenterError,
+    ServerError,
+    ThrottlingError,
+    TransportError,
+)
+from airflow_seller_provider.client.models import Response
+from airflow_seller_provider.client.parsing import parse_response, redact
+from airflow_seller_provider.client.signing import API_VERSION, canonical_query, sign, utc_timestamp
+
+__all__ = [
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "POOL_MAXSIZE",
+    "RateLimiter",
+    "Transport",
+    "build_user_agent",
+    "parse_retry_after",
+]
+
+log = logging.getLogger("airflow_seller_provider.client")
+
+DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
+POOL_MAXSIZE = 32
+CHUNK_BYTES = 64 * 1024
+_QUERY = re.compile(r"\?[^\s'\"()<>]*")
+_NOT_SENT_MARKERS = ("NewConnectionError", "NameResolutionError", "ConnectTimeoutError")
+
+
+def build_user_agent(
+    seller_id: str | None, business_unit: str | None, integration: str = "PROPIA"
+) -> tuple[str, bool]:
+    """``(user_agent, five_part)``: Falabella's ``SELLER/Python/3.11.7/PROPIA/FACL`` when the
+    seller id and business unit are known, else a generic one (five_part False)."""
+    python = platform.python_version()
+    if seller_id and business_unit:
+        return f"{seller_id}/Python/{python}/{integration}/{business_unit}", True
+    return f"airflow-seller-provider/{__version__}/Python/{python}", False
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """A ``Retry-After`` header in seconds: delta-seconds or an HTTP date; None if absent
+    or unreadable."""
+    if value is None:
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        pass
+    else:
+        return seconds if math.isfinite(seconds) and seconds >= 0 else None
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+class RateLimiter:
+    """Evenly paced requests-per-second budget, shared by every thread using one client.
+
+    Each caller reserves the next free slot under a lock and waits outside it, so N calls
+    made at once start 1/R apart and a steady stream runs close to R per second. An idle
+    spell does not bank a burst.
+    """
+
+    def __init__(self, rate: float) -> None:
+        if not rate > 0:
+            raise ValueError(f"rate limit {rate!r} must be a positive number of requests/s")
+        self.rate = float(rate)
+        self.interval = 1.0 / self.rate
+        self._lock = threading.Lock()
+        self._next = -math.inf
+
+    def reserve(self, now: float) -> float:
+        """Take the next slot; returns how long to wait (seconds) before using it."""
+        with self._lock:
+            slot = max(now, self._next)
+            self._next = slot + self.interval
+        return slot - now
+
+
+class _RedactSignatures(logging.Filter):
+    """urllib3 logs each request line at DEBUG, query string and Signature included."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and "Signature=" in record.msg:
+            record.msg = redact(record.msg)
+        if isinstance(record.args, tuple) and any(
+            isinstance(arg, str) and "Signature=" in arg for arg in record.args
+        ):
+            record.args = tuple(redact(arg) if isinstance(arg, str) else arg for arg in record.args)
+        return True
+
+
+_URLLIB3_FILTER = _RedactSignatures()
+logging.getLogger("urllib3.connectionpool").addFilter(_URLLIB3_FILTER)
+
+
+class Transport:
+    """Signs, paces, sends, reads (bounded) and retries one Seller Center call at a time.
+
+    Thread-safe: one instance (one ``requests.Session``, one pacer) serves many threads.
+    ``sleep``, ``clock`` (monotonic seconds), ``utc_now`` (for Timestamps) and ``rng``
+    (jitter in [0, 1)) are plain attributes so tests can replace them.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        user_id: str,
+        api_key: str,
+        *,
+        user_agent: str,
+        response_format: str = "XML",
+        timeout: float = 30.0,
+        max_retries: int = 5,
+        max_retry_time: float = 120.0,
+        backoff_base: float = 0.5,
+        backoff_max: float = 30.0,
+        rate_limit: float | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        utc_now: Callable[[], datetime] | None = None,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.base_url = base_url
+        self.user_id = user_id
+        self._api_key = api_key
+        self.user_agent = user_agent
+        self.response_format = response_format
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.max_retry_time = max_retry_time
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.max_response_bytes = max_response_bytes
+        self.limiter = RateLimiter(rate_limit) if rate_limit else None
+        self.sleep = sleep
+        self.clock = clock
+        self.utc_now = utc_now or (lambda: datetime.now(UTC))
+        self.rng = rng
+        self._owns_session = session is None
+        if session is None:
+            session = requests.Session()
+            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_MAXSIZE, max_retries=0)
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+        self.session = session
+        accept = "application/json" if response_format == "JSON" else "application/xml"
+        self._headers = {"User-Agent": user_agent, "Accept": accept}
+
+    def __repr__(self) -> str:
+        return (
+            f"Transport(base_url={self.base_url!r}, user_id={self.user_id!r}, "
+            f"format={self.response_format!r})"
+        )
+
+    def close(self) -> None:
+        """Close the session if this transport made it (a caller's session is theirs)."""
+        if self._owns_session:
+            self.session.close()
+
+    # ------------------------------------------------------------------ the call
+
+    def request(
+        self, action: str, params: Mapping[str, str] | None = None, method: str = "GET"
+    ) -> Response:
+        """One API call, retried as its errors allow. Raises the last error, with
+        ``attempts`` and ``lost_answer`` set."""
+        start = self.clock()
+        deadline = start + self.max_retry_time
+        attempt = 0
+        lost = False
+        resigned_for_clock = False
+        while True:
+            attempt += 1
+            try:
+                return self._attempt(action, params or {}, method, attempt)
+            except SellerCenterError as exc:
+                error = exc
+            lost = lost or bool(getattr(error, "_maybe_applied", False))
+            delay: float | None = None
+            if error.code == "E003" and not resigned_for_clock:
+                resigned_for_clock = True
+                delay = 0.0  # a fresh Timestamp is the whole fix; no need to wait
+            elif error.retryable:
+                delay = self._delay(attempt, error.retry_after)
+            give_up = (
+                delay is None or attempt >= self.max_retries or self.clock() + delay > deadline
+            )
+            if give_up:
+                if error.code == "E003":
+                    error = self._clock_skew(error)
+                error.attempts = attempt
+                error.lost_answer = lost
+                if delay is not None:
+                    log.warning(
+                        "%s: giving up after %d attempt(s) in %.1f s: %s",
+                        action,
+                        attempt,
+                        self.clock() - start,
+                        error,
+                    )
+                raise error
+            log.warning(
+                "%s: attempt %d of %d failed: %s; retrying in %.2f s",
+                action,
+                attempt,
+                self.max_retries,
+                error,
+                delay,
+            )
+            if delay > 0:
+                self.sleep(delay)
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        """Full-jitter exponential backoff; a Retry-After is honoured (plus a little jitter
+        so that threads told the same moment do not all return at once)."""
+        if retry_after is not None:
+            return retry_after + self.rng() * self.backoff_base
+        ceiling = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
+        return self.rng() * ceiling
+
+    def _clock_skew(self, error: SellerCenterError) -> ClockSkewError:
+        sent = getattr(error, "_timestamp", "?")
+        skew = ClockSkewError(
+            f"{error.message} (the request was re-signed with a fresh Timestamp, {sent}, and "
+            "rejected again: this machine's clock is off. Check the machine clock and enable "
+            "NTP)",
+            code="E003",
+            action=error.action,
+            http_status=error.http_status,
+            details=error.details,
+        )
+        return skew
+
+    # --------------------------------------------------------------- one attempt
+
+    def _attempt(
+        self, action: str, params: Mapping[str, str], method: str, attempt: int
+    ) -> Response:
+        if self.limiter is not None:
+            wait = self.limiter.reserve(self.clock())
+            if wait > 0:
+                self.sleep(wait)
+        timestamp = utc_timestamp(self.utc_now())
+        signed = {
+            **params,
+            "Action": action,
+            "Format": self.response_format,
+            "Timestamp": timestamp,
+            "UserID": self.user_id,
+            "Version": API_VERSION,
+        }
+        query = canonical_query(signed)
+        url = f"{self.base_url}?{query}&Signature={sign(signed, self._api_key)}"
+        started = self.clock()
+        state: dict[str, object] = {"status": None, "sent": False}
+        outcome = "ok"
+        try:
+            return self._exchange(action, method, url, state)
+        except SellerCenterError as exc:
+            outcome = exc.code or type(exc).__name__
+            exc._timestamp = timestamp  # type: ignore[attr-defined]
+            exc._maybe_applied = (  # type: ignore[attr-defined]
+                method.upper() == "POST"
+                and bool(state["sent"])
+                and _ambiguous(exc, state["status"])
+            )
+            raise
+        finally:
+            if log.isEnabledFor(logging.DEBUG):
+                status = state["status"]
+                log.debug(
+                    "%s attempt %d: %s in %.3f s (%s)",
+                    action,
+                    attempt,
+                    f"HTTP {status}" if status is not None else "no answer",
+                    self.clock() - started,
+                    outcome,
+                )
+
+    def _exchange(self, action: str, method: str, url: str, state: dict[str, object]) -> Response:
+        # Errors are raised outside the ``except`` blocks so that they carry no chained
+        # requests exception, whose text holds the signed URL.
+        failure: SellerCenterError | None = None
+        try:
+            response = self.session.request(
+                method,
+                url,
+                headers=self._headers,
+                timeout=(self.timeout, self.timeout),
+                stream=True,
+                allow_redirects=False,
+            )
+        except requests.RequestException as exc:
+            state["sent"] = _may_have_been_sent(exc)
+            failure = self._exception_error(exc, action)
+        if failure is not None:
+            raise failure
+        state["sent"] = True
+        status = state["status"] = response.status_code
+        try:
+            try:
+                data = self._read_body(response, action)
+            except requests.RequestException as exc:
+                failure = self._exception_error(exc, action)
+            if failure is not None:
+                raise failure
+            if 300 <= status < 400:
+                raise _redirect_error(response, action)
+            try:
+                return parse_response(
+                    data,
+                    action=action,
+                    http_status=status,
+                    response_format=self.response_format,
+                    content_type=response.headers.get("Content-Type"),
+                    secrets=(self._api_key,),
+                )
+            except SellerCenterError as exc:
+                if exc.retry_after is None and (exc.retryable or status in (429, 503)):
+                    exc.retry_after = parse_retry_after(
+                        response.headers.get("Retry-After"), self.utc_now()
+                    )
+                raise
+        finally:
+            response.close()
+
+    def _read_body(self, response: requests.Response, action: str) -> bytes:
+        """The body, refusing past ``max_response_bytes`` without reading it all (memory stays
+        bounded; the cap counts decoded bytes, so a compressed bomb is cut short too)."""
+        cap = self.max_response_bytes
+        declared = response.headers.get("Content-Length", "").strip()
+        if declared.isdigit() and int(declared) > cap:
+            raise _too_big(action, response.status_code, cap, int(declared))
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_content(chunk_size=CHUNK_BYTES):
+            size += len(chunk)
+            if size > cap:
+                raise _too_big(action, response.status_code, cap, None)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _exception_error(self, exc: requests.RequestException, action: str) -> SellerCenterError:
+        detail = _describe(exc, (self._api_key,))
+        exceptions = requests.exceptions
+        if isinstance(exc, exceptions.SSLError):
+            return TransportError(
+                f"TLS failed ({detail}); check the base URL and the machine's CA certificates",
+                action=action,
+                retryable=False,
+            )
+        if isinstance(
+            exc,
+            exceptions.InvalidURL
+            | exceptions.InvalidSchema
+            | exceptions.MissingSchema
+            | exceptions.InvalidHeader,
+        ):
+            return SellerCenterError(f"the request could not be built ({detail})", action=action)
+        if isinstance(exc, exceptions.ConnectTimeout):
+            text = f"could not connect within {self.timeout:g} s ({detail})"
+        elif isinstance(exc, exceptions.Timeout):
+            text = f"no answer within {self.timeout:g} s ({detail})"
+        else:
+            text = f"the connection failed ({detail})"
+        return TransportError(text, action=action)
+
+
+def _describe(exc: BaseException, secrets: tuple[str, ...]) -> str:
+    """requests' exception text, with any URL query (it holds the Signature) removed."""
+    text = _QUERY.sub("?[query]", str(exc))
+    text = redact(text, secrets)
+    text = " ".join(text.split())
+    return f"{type(exc).__name__}: {text[:300]}"
+
+
+def _may_have_been_sent(exc: BaseException) -> bool:
+    """False only when the failure was clearly before the request left (no connection)."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return False
+    seen: set[int] = set()
+    pending: list[object] = [exc]
+    while pending:
+        item = pending.pop()
+        if item is None or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if type(item).__name__ in _NOT_SENT_MARKERS:
+            return False
+        if isinstance(item, BaseException):
+            pending.extend(item.args)
+            pending.extend([item.__cause__, item.__context__, getattr(item, "reason", None)])
+    return True
+
+
+def _ambiguous(error: SellerCenterError, status: int | None) -> bool:
+    """After a sent POST: could the server have applied it although we got no clear no?"""
+    if isinstance(error, ThrottlingError):
+        return False
+    if status is None or status >= 500:
+        return True
+    if isinstance(error, TransportError | ResponseError):
+        return True
+    return isinstance(error, ServerError) and error.code in ("E006", "E021")
+
+
+def _too_big(action: str, status: int, cap: int, declared: int | None) -> ResponseError:
+    size = f"{declared} bytes" if declared is not None else "more"
+    return ResponseError(
+        f"the answer (HTTP {status}) is {size} over the {cap}-byte cap; ask for fewer "
+        "records per call (page_size, batch sizes) or raise max_response_bytes",
+        action=action,
+        http_status=status,
+    )
+
+
+def _redirect_error(response: requests.Response, action: str) -> ResponseError:
+    location = response.headers.get("Location", "")
+    location = location.split("?", 1)[0][:200]
+    return ResponseError(
+        f"HTTP {response.status_code} redirect to {location or 'elsewhere'}; signed calls are "
+        "not followed: set the base URL to the final address",
+        code=f"HTTP_{response.status_code}",
+        action=action,
+        http_status=response.status_code,
+    )

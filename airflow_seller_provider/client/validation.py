@@ -1,0 +1,91 @@
+"""Checks on caller input, made before any request so a bad value never reaches the API.
+
+Shared with the operator: the same rule, the same message, wherever an id or reason enters.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+INT32_MAX = 2**31 - 1
+MAX_REASON_CHARS = 255
+MAX_REASON_DETAIL_CHARS = 1000
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _positive_int32(value: Any, what: str, hint: str) -> int:
+    problem = f"{what} {_show(value)} is not a positive 32-bit integer; {hint}"
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise TypeError(problem)
+    if isinstance(value, str):
+        text = value.strip()
+        # isdigit() alone accepts "²" and other non-ASCII digits.
+        if not (text.isascii() and text.isdigit()):
+            raise ValueError(problem)
+        number = int(text)
+    else:
+        number = int(value)
+    if not 1 <= number <= INT32_MAX:
+        raise ValueError(problem)
+    return number
+
+
+def validate_order_item_id(value: Any) -> int:
+    """An OrderItemId: an int (not a bool) or a string of ASCII digits, 1..2**31-1."""
+    return _positive_int32(value, "order item id", "pass the OrderItemId from GetOrderItems")
+
+
+def validate_order_id(value: Any) -> int:
+    """An OrderId: same rule as an order item id."""
+    return _positive_int32(value, "order id", "pass the OrderId from GetOrders")
+
+
+def validate_reason(reason: Any) -> str:
+    """A cancel Reason: a non-blank string of at most 255 characters, returned stripped."""
+    if not isinstance(reason, str):
+        raise TypeError(
+            f"reason {_show(reason)} must be a string such as 'SHORTAGE' "
+            "or a canceled-type Name listed by GetFailureReasons"
+        )
+    text = reason.strip()
+    if not text:
+        raise ValueError(
+            "reason is empty; use 'SHORTAGE' or a canceled-type Name listed by GetFailureReasons"
+        )
+    if len(text) > MAX_REASON_CHARS:
+        raise ValueError(
+            f"reason {_show(text)} is {len(text)} characters long; "
+            f"at most {MAX_REASON_CHARS} are allowed"
+        )
+    _check_unicode(text, "reason")
+    return text
+
+
+def validate_reason_detail(value: Any) -> str | None:
+    """An optional free-text ReasonDetail: None, or a string of at most 1000 characters.
+
+    Any character is allowed (newlines, quotes, ``&``, ``+``, ``%``, non-ASCII): signing
+    percent-encodes them. A blank string means no detail (None).
+    """
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"reason detail {_show(value)} must be a string or None")
+    if len(value) > MAX_REASON_DETAIL_CHARS:
+        raise ValueError(
+            f"reason detail is {len(value)} characters long; "
+            f"at most {MAX_REASON_DETAIL_CHARS} are allowed"
+        )
+    _check_unicode(value, "reason detail")
+    return value if value.strip() else None
+
+
+def _check_unicode(text: str, what: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{what} is not valid Unicode text (it holds a lone surrogate)") from None
