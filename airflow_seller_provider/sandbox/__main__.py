@@ -13,6 +13,7 @@ import sys
 import threading
 from pathlib import Path
 
+from airflow_seller_provider.sandbox.faults import ALL_KINDS
 from airflow_seller_provider.sandbox.seed import BUSINESS_UNITS, seed_state
 from airflow_seller_provider.sandbox.server import SandboxServer
 from airflow_seller_provider.sandbox.store import Store
@@ -33,6 +34,14 @@ def _non_negative(text: str) -> float:
     if value < 0:
         raise argparse.ArgumentTypeError("must be >= 0")
     return value
+
+
+def _kinds(text: str) -> tuple[str, ...]:
+    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
+    unknown = set(kinds) - set(ALL_KINDS)
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown kinds {sorted(unknown)}")
+    return kinds
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=_non_negative,
         default=40.0,
         help="how long a 'delayed answer' fault waits (default 40)",
+    )
+    add(
+        "--fault-kinds",
+        type=_kinds,
+        default=None,
+        help=f"comma-separated kinds of fault to draw from (default all: {','.join(ALL_KINDS)})",
     )
     add("--state", type=Path, default=None, help="JSON state: loaded if present, saved on exit")
     add("-v", "--verbose", action="store_true", help="log every request to standard error")
@@ -90,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             rate_limit=args.rate_limit,
             fault_rate=args.fault_rate,
             fault_delay_s=args.fault_delay_s,
+            fault_kinds=args.fault_kinds,
             primary_user=(args.user_id, args.api_key),
         )
     except (OSError, ValueError) as exc:

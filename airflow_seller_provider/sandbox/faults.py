@@ -15,6 +15,7 @@ import time
 # drops) is only drawn for SetStatusToCanceled.
 KINDS = ("E429", "E006", "E021", "HTTP_500", "HTTP_502", "HTTP_503", "drop", "delay")
 CANCEL_ONLY = ("lost",)
+ALL_KINDS = KINDS + CANCEL_ONLY
 CANCEL_ACTION = "SetStatusToCanceled"
 # Kinds answered without running the request: they never touch the state.
 SHORT_CIRCUIT = frozenset(("E429", "E006", "E021", "HTTP_500", "HTTP_502", "HTTP_503", "drop"))
@@ -36,16 +37,34 @@ def html_page(code: int) -> bytes:
 
 
 class FaultPlan:
-    def __init__(self, seed: int, rate: float = 0.0) -> None:
+    """``rate``: the fraction of requests that fail; ``kinds``: which kinds may be drawn
+    (default all), e.g. ``("drop",)`` to test one failure mode alone."""
+
+    def __init__(self, seed: int, rate: float = 0.0, kinds: tuple[str, ...] | None = None) -> None:
         self._rng = random.Random(f"faults:{seed}")
         self._lock = threading.Lock()
         self.rate = rate
+        self.kinds = kinds
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return self._kinds
+
+    @kinds.setter
+    def kinds(self, value: tuple[str, ...] | list[str] | None) -> None:
+        chosen = tuple(value) if value else ALL_KINDS
+        unknown = set(chosen) - set(ALL_KINDS)
+        if unknown:
+            raise ValueError(f"unknown fault kinds {sorted(unknown)}; known: {ALL_KINDS}")
+        self._kinds = chosen
 
     def draw(self, action: str) -> str | None:
         """None (no fault) or the kind of fault for this request."""
         if self.rate <= 0:
             return None
-        kinds = KINDS + CANCEL_ONLY if action == CANCEL_ACTION else KINDS
+        kinds = [k for k in self._kinds if k not in CANCEL_ONLY or action == CANCEL_ACTION]
+        if not kinds:
+            return None
         with self._lock:
             if self._rng.random() >= self.rate:
                 return None

@@ -55,11 +55,12 @@ class SandboxServer:
         rate_limit: float | None = None,
         fault_rate: float = 0.0,
         fault_delay_s: float = 40.0,
+        fault_kinds: tuple[str, ...] | None = None,
         primary_user: tuple[str, str] | None = None,
     ) -> None:
         self.store = store
         self.primary_user = primary_user
-        self.faults = FaultPlan(seed, fault_rate)
+        self.faults = FaultPlan(seed, fault_rate, fault_kinds)
         self.limiter = RateLimiter(rate_limit)
         self.latency_ms = latency_ms
         self.fault_delay_s = fault_delay_s
@@ -132,8 +133,10 @@ class SandboxServer:
         rate_limit: float | None = _UNSET,
         latency_ms: float | None = None,
         fault_delay_s: float | None = None,
+        fault_kinds: tuple[str, ...] | list[str] | None = _UNSET,
     ) -> None:
-        """Change faults at run time; ``rate_limit=None`` switches the limit off."""
+        """Change faults at run time; ``rate_limit=None`` switches the limit off and
+        ``fault_kinds=None`` allows every kind again."""
         if fault_rate is not None:
             if not 0.0 <= fault_rate <= 1.0:
                 raise ValueError("fault_rate must be within 0..1")
@@ -144,6 +147,8 @@ class SandboxServer:
             self.latency_ms = max(0.0, latency_ms)
         if fault_delay_s is not None:
             self.fault_delay_s = max(0.0, fault_delay_s)
+        if fault_kinds is not _UNSET:
+            self.faults.kinds = fault_kinds
 
     def record(self, entry: dict[str, Any]) -> None:
         self._log.append(entry)
@@ -194,6 +199,9 @@ class _Handler(BaseHTTPRequestHandler):
             super().finish()
         finally:
             self.server.sandbox.track(self.connection, False)
+
+    def version_string(self) -> str:
+        return self.server_version
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (base signature)
         logger.debug("%s " + format, self.address_string(), *args)
@@ -448,8 +456,18 @@ def _entry(method: str, action: str, user_id: str, verdict: str, status: int) ->
 def _fault_settings(payload: Any) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise ValueError("body must be a JSON object")
-    allowed = {"fault_rate", "rate_limit", "latency_ms", "fault_delay_s"}
-    unknown = set(payload) - allowed
+    numbers = {"fault_rate", "rate_limit", "latency_ms", "fault_delay_s"}
+    unknown = set(payload) - numbers - {"fault_kinds"}
     if unknown:
         raise ValueError(f"unknown settings {sorted(unknown)}")
-    return {k: (float(v) if v is not None else None) for k, v in payload.items()}
+    settings = {
+        k: (float(v) if v is not None else None) for k, v in payload.items() if k in numbers
+    }
+    if "fault_kinds" in payload:
+        kinds = payload["fault_kinds"]
+        if kinds is not None and not (
+            isinstance(kinds, list) and all(isinstance(k, str) for k in kinds)
+        ):
+            raise ValueError("fault_kinds must be a list of names or null")
+        settings["fault_kinds"] = kinds
+    return settings

@@ -230,7 +230,9 @@ _TOP = ("sellers", "users", "orders", "products", "failure_reasons", "cancellati
 
 
 def _list(raw: dict[str, Any], key: str) -> list[dict[str, Any]]:
-    value = raw.get(key) or []
+    value = raw.get(key)
+    if value is None:
+        return []
     if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
         raise ValueError(f"{key} must be a list of objects")
     return value

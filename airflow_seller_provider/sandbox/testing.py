@@ -87,13 +87,16 @@ class Sandbox:
         rate_limit: float | None = _UNSET,
         latency_ms: float | None = None,
         fault_delay_s: float | None = None,
+        fault_kinds: tuple[str, ...] | list[str] | None = _UNSET,
     ) -> None:
-        """Change faults while running; ``rate_limit=None`` switches the limit off."""
+        """Change faults while running; ``rate_limit=None`` switches the limit off,
+        ``fault_kinds=None`` allows every kind (see ``faults.ALL_KINDS``)."""
         self.server.set_faults(
             fault_rate=fault_rate,
             rate_limit=rate_limit,
             latency_ms=latency_ms,
             fault_delay_s=fault_delay_s,
+            fault_kinds=fault_kinds,
         )
 
     def connection_extra(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -131,6 +134,7 @@ def run_sandbox(
     rate_limit: float | None = None,
     fault_rate: float = 0.0,
     fault_delay_s: float = 40.0,
+    fault_kinds: tuple[str, ...] | list[str] | None = None,
     state: dict[str, Any] | str | os.PathLike[str] | None = None,
     host: str = "127.0.0.1",
     business_unit: str = "FACL",
@@ -164,6 +168,7 @@ def run_sandbox(
         rate_limit=rate_limit,
         fault_rate=fault_rate,
         fault_delay_s=fault_delay_s,
+        fault_kinds=tuple(fault_kinds) if fault_kinds else None,
         primary_user=(user_id, api_key),
     ).start()
     try:
