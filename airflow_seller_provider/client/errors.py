@@ -48,7 +48,11 @@ class SellerCenterError(Exception):
 
     def __str__(self) -> str:
         where = f"{self.action}: " if self.action else ""
-        code = f"{self.code} " if self.code and not self.message.startswith(self.code) else ""
+        # "HTTP_502" is not repeated in front of a message that says "HTTP 502" already.
+        shown = self.code and not self.message.startswith(self.code)
+        if shown and self.code.startswith("HTTP_"):
+            shown = f"HTTP {self.code[5:]}" not in self.message
+        code = f"{self.code} " if shown else ""
         advice = ADVICE.get(self.code or "", "")
         text = f"{where}{code}{self.message}"
         return f"{text}. {advice}" if advice and advice not in text else text

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 ORDER_ITEM_STATUSES = (
@@ -39,27 +40,39 @@ def parse_datetime(value: Any) -> datetime | None:
     and ISO 8601 with or without an offset (``+0000``, ``+00:00``, ``Z``). Blank -> None."""
     if value is None:
         return None
-    text = str(value).strip()
+    text = (value if type(value) is str else str(value)).strip()
     if not text:
         return None
+    return _parse_datetime_text(text)
+
+
+@lru_cache(maxsize=4096)
+def _parse_datetime_text(text: str) -> datetime:
+    # Cached: the items of an order share their dates, and datetimes are immutable.
+    original = text
     if text.endswith("Z"):
         text = text[:-1] + "+00:00"
     # Python 3.11's fromisoformat reads "+0000" and "+00:00" offsets and a space separator.
     try:
         return datetime.fromisoformat(text)
     except ValueError as exc:
-        raise ValueError(f"unreadable date {value!r}") from exc
+        raise ValueError(f"unreadable date {original!r}") from exc
 
 
 def _text(node: Any, name: str, default: str = "") -> str:
     value = node.get(name, default) if isinstance(node, dict) else default
+    if type(value) is str:  # the common case, first
+        return value
     if value is None or isinstance(value, dict | list):
         return default
     return str(value)
 
 
 def _int(node: Any, name: str, default: int = 0) -> int:
-    text = _text(node, name).strip()
+    text = _text(node, name)
+    if text.isdigit() and text.isascii():
+        return int(text)
+    text = text.strip()
     try:
         return int(text) if text else default
     except ValueError:

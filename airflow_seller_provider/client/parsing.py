@@ -52,7 +52,13 @@ _BOM = b"\xef\xbb\xbf"
 _CODE_IN_MESSAGE = re.compile(r"^\s*(E[0-9]{1,4})\b")
 _CODE = re.compile(r"E[0-9]{3,4}")
 _SIGNATURE = re.compile(r"(Signature=)[^&\s'\"<>]*", re.IGNORECASE)
-_HTML_MARKERS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<title")
+# Only markers no Seller Center answer has (its XML has <Head> and <Body>).
+_HTML_MARKERS = (b"<!doctype html", b"<html")
+# The prolog: an XML declaration, whitespace, comments and processing instructions. The
+# only other "<!" allowed before the root element is a DOCTYPE, which is refused unparsed:
+# libxml2 reads external parameter entities of an internal subset even with entity
+# resolution off, so a DTD must never reach the parser.
+_PROLOG = re.compile(rb"(?:\s+|<!--.*?-->|<\?.*?\?>)*", re.DOTALL)
 _local = threading.local()
 
 
@@ -105,9 +111,15 @@ def _children_to_dict(element: Any) -> dict[str, Any]:
 def parse_xml(data: bytes) -> tuple[str, dict[str, Any]] | None:
     """Parse an XML envelope: ``(root tag, tree)``; None when it is not an envelope.
 
-    Raises ResponseError for a document with a DTD (refused, never expanded); lets
+    Raises ResponseError for a document with a DTD (refused before parsing, never
+    expanded) or in an encoding that is not ASCII-compatible; lets
     ``etree.XMLSyntaxError`` through for a body that is not well-formed XML.
     """
+    if data[1:2] == b"\x00" or data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise ResponseError("refused an XML answer in UTF-16/32; Seller Center sends UTF-8")
+    prolog = _PROLOG.match(data, 3 if data.startswith(_BOM) else 0)
+    if data.startswith(b"<!", prolog.end() if prolog else 0):
+        raise _dtd_refused()
     root = etree.fromstring(data, _xml_parser())
     docinfo = root.getroottree().docinfo
     if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
@@ -134,8 +146,8 @@ def parse_json(data: bytes) -> tuple[str, dict[str, Any]] | None:
     """Parse a JSON envelope: ``(envelope name, tree)``; None when it is not an envelope.
 
     Numbers keep their exact text (``parse_int``/``parse_float``); the rare ``true``,
-    ``false`` and ``null`` are coerced in a second pass only when the body holds one.
-    Lets ``ValueError`` through for a body that is not JSON.
+    ``false`` and ``null`` are turned into strings by one in-place pass that only rewrites
+    what is not already a string. Lets ``ValueError`` through for a body that is not JSON.
     """
     document = json.loads(data, parse_int=str, parse_float=str, parse_constant=str)
     if not isinstance(document, dict) or len(document) != 1:
@@ -147,25 +159,25 @@ def parse_json(data: bytes) -> tuple[str, dict[str, Any]] | None:
         tree = {}
     if not isinstance(tree, dict):
         return None
-    if b"true" in data or b"false" in data or b"null" in data:
-        tree = _coerce(tree)
+    _stringify(tree)
     return name, tree
 
 
-def _coerce(value: Any) -> Any:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict):
-        return {str(k): _coerce(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_coerce(v) for v in value]
-    if value is None:
-        return ""
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    return str(value)
+def _stringify(container: dict[str, Any] | list[Any]) -> None:
+    # Replacing a value (not adding a key) while iterating a dict is allowed.
+    pairs = container.items() if type(container) is dict else enumerate(container)
+    for key, value in pairs:
+        kind = type(value)
+        if kind is str:
+            continue
+        if kind is dict or kind is list:
+            _stringify(value)
+        elif value is None:
+            container[key] = ""
+        elif kind is bool:
+            container[key] = "true" if value else "false"
+        else:
+            container[key] = str(value)
 
 
 # ---------------------------------------------------------------- the envelope
@@ -189,7 +201,8 @@ def parse_response(
     first = data[start : start + 1]
     if first == b"<" and not _html_prolog(data, start):
         try:
-            parsed = parse_xml(data)
+            # Leading whitespace or a BOM before "<?xml" is forgiven.
+            parsed = parse_xml(data[start:] if start else data)
         except etree.XMLSyntaxError as exc:
             if b"<!DOCTYPE" in data[:4096] or b"<!ENTITY" in data[:4096]:
                 raise _with_action(_dtd_refused(), action, http_status) from None
