@@ -217,39 +217,37 @@ class Transport:
             except SellerCenterError as exc:
                 error = exc
             lost = lost or bool(getattr(error, "_maybe_applied", False))
-            delay: float | None = None
-            if error.code == "E003" and not resigned_for_clock:
-                resigned_for_clock = True
-                delay = 0.0  # a fresh Timestamp is the whole fix; no need to wait
-            elif error.retryable:
-                delay = self._delay(attempt, error.retry_after)
-            give_up = (
-                delay is None or attempt >= self.max_retries or self.clock() + delay > deadline
-            )
-            if give_up:
-                if error.code == "E003":
-                    error = self._clock_skew(error)
-                error.attempts = attempt
-                error.lost_answer = lost
-                if delay is not None:
+            clock_error = error.code == "E003"
+            if attempt < self.max_retries and (
+                error.retryable or (clock_error and not resigned_for_clock)
+            ):
+                # After E003 a fresh Timestamp is the whole fix: re-sign at once, no wait.
+                delay = 0.0 if clock_error else self._delay(attempt, error.retry_after)
+                if self.clock() + delay <= deadline:
+                    resigned_for_clock = resigned_for_clock or clock_error
                     log.warning(
-                        "%s: giving up after %d attempt(s) in %.1f s: %s",
-                        action,
+                        "attempt %d of %d failed: %s; retrying in %.2f s",
                         attempt,
-                        self.clock() - start,
+                        self.max_retries,
                         error,
+                        delay,
                     )
-                raise error
-            log.warning(
-                "%s: attempt %d of %d failed: %s; retrying in %.2f s",
-                action,
-                attempt,
-                self.max_retries,
-                error,
-                delay,
-            )
-            if delay > 0:
-                self.sleep(delay)
+                    if delay > 0:
+                        self.sleep(delay)
+                    continue
+                log.warning(
+                    "giving up after %d attempt(s) in %.1f s, the next wait (%.1f s) would pass "
+                    "max_retry_time: %s",
+                    attempt,
+                    self.clock() - start,
+                    delay,
+                    error,
+                )
+            if clock_error and resigned_for_clock:
+                error = self._clock_skew(error)
+            error.attempts = attempt
+            error.lost_answer = lost
+            raise error
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         """Full-jitter exponential backoff; a Retry-After is honoured (plus a little jitter
@@ -357,10 +355,9 @@ class Transport:
                     secrets=(self._api_key,),
                 )
             except SellerCenterError as exc:
-                if exc.retry_after is None and (exc.retryable or status in (429, 503)):
-                    exc.retry_after = parse_retry_after(
-                        response.headers.get("Retry-After"), self.utc_now()
-                    )
+                header = response.headers.get("Retry-After")
+                if header and exc.retry_after is None and (exc.retryable or status in (429, 503)):
+                    exc.retry_after = parse_retry_after(header, self.utc_now())
                 raise
         finally:
             response.close()
