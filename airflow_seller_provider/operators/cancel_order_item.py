@@ -336,12 +336,18 @@ class CancelOrderItemOperator(BaseOperator):
         failed = [o for o in outcomes if o.outcome == "failed"]
         if not failed:
             return
-        listed = ", ".join(f"{o.order_item_id} ({o.code})" for o in failed[:MAX_LOGGED_ROWS])
+        listed = "; ".join(
+            f"{o.order_item_id} ({o.code}: {_short(o.message)})" for o in failed[:MAX_LOGGED_ROWS]
+        )
         more = f" and {len(failed) - MAX_LOGGED_ROWS} more" if len(failed) > MAX_LOGGED_ROWS else ""
         message = f"{len(failed)} of {len(outcomes)} order item(s) failed: {listed}{more}"
         if any(o.retryable for o in failed):
             raise AirflowException(f"{message}. A task retry tries only what is left.")
         raise AirflowFailException(f"{message}. Retrying cannot help; see the log per item.")
+
+
+def _short(text: str, limit: int = 100) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def summarize(outcomes: Sequence[Outcome], *, dry_run: bool) -> dict[str, Any]:
