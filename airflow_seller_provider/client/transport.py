@@ -443,10 +443,10 @@ def _ambiguous(error: SellerCenterError, status: int | None) -> bool:
 
 
 def _too_big(action: str, status: int, cap: int, declared: int | None) -> ResponseError:
-    size = f"{declared} bytes" if declared is not None else "more"
+    size = f"declares {declared} bytes, over" if declared is not None else "went past"
     return ResponseError(
-        f"the answer (HTTP {status}) is {size} over the {cap}-byte cap; ask for fewer "
-        "records per call (page_size, batch sizes) or raise max_response_bytes",
+        f"the answer (HTTP {status}) {size} the {cap}-byte cap (max_response_bytes); ask for "
+        "fewer records per call (page_size, batch sizes) or raise max_response_bytes",
         action=action,
         http_status=status,
     )
