@@ -76,7 +76,7 @@ def main() -> int:
             )  # fmt: skip
         after = canceled_count(url)
         text = log_path.read_text(errors="replace")
-        summary = re.findall(r"Summary: (pending=.*?)(?:\s*$|\")", text, re.MULTILINE)
+        summary = re.findall(r"Summary: (pending=\d+(?: \w+=\d+)*)", text)
         print(f"Summary: {summary[-1] if summary else '(not found: see the log)'}")
         print(f"Sandbox canceled items: before={before} after={after} (+{after - before})")
         print(f"Full log: {log_path}")

@@ -76,7 +76,7 @@ def run_dag(
 
 def summary_from_log(log: str) -> dict[str, int]:
     """The counts the summarize task logged (its last ``Summary:`` line)."""
-    lines = re.findall(r"Summary: (pending=[^\"\n]*)", log)
+    lines = re.findall(r"Summary: (pending=\d+(?: \w+=\d+)*)", log)
     assert lines, f"no summary in the log:\n{log[-4000:]}"
     return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", lines[-1])}
 
