@@ -154,6 +154,12 @@ class SellerCenterClient:
                 ),
                 user_agent,
             )
+        if self.base_url.startswith("http://") and not _is_loopback(self.base_url):
+            log.warning(
+                "Seller Center base URL %s is plain HTTP: signed requests travel unencrypted "
+                "and the API answers E010 (insecure channel); use https://",
+                self.base_url,
+            )
         self.user_agent = user_agent
         self.transport = Transport(
             self.base_url,
@@ -445,6 +451,11 @@ def _base_url(value: Any) -> str:
     except ValueError:
         raise ValueError(f"base_url {text!r} has an invalid port, {hint}") from None
     return f"{parts.scheme.lower()}://{parts.netloc}{parts.path or '/'}"
+
+
+def _is_loopback(url: str) -> bool:
+    host = (urlsplit(url).hostname or "").lower()
+    return host == "localhost" or host == "::1" or host.startswith("127.")
 
 
 def _required_text(value: Any, name: str, what: str) -> str:

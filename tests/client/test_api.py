@@ -117,6 +117,15 @@ def test_values_are_normalised() -> None:
     assert build(base_url="http://127.0.0.1:8080/api").base_url == "http://127.0.0.1:8080/api"
 
 
+def test_plain_http_warns_unless_loopback(caplog) -> None:
+    with caplog.at_level(logging.WARNING, logger="airflow_seller_provider.client"):
+        build(base_url="http://127.0.0.1:8080/", seller_id="S", business_unit="FACL")
+        build(base_url="http://localhost/", seller_id="S", business_unit="FACL")
+        assert not caplog.records
+        build(base_url="http://sellercenter.test/", seller_id="S", business_unit="FACL")
+    assert [r.getMessage() for r in caplog.records if "E010" in r.getMessage()]
+
+
 def test_defaults() -> None:
     client = build()
     assert (client.response_format, client.business_unit, client.integration) == (
