@@ -63,7 +63,8 @@ def order_items_by_order(body: Any) -> dict[int, list[OrderItem]]:
         if not isinstance(order, dict):
             continue
         text = order.get("OrderId")
-        if not (isinstance(text, str) and text.strip().isdigit()):
+        text = text.strip() if isinstance(text, str) else ""
+        if not (text.isascii() and text.isdigit()):
             continue
         order_id = int(text)
         items = [

@@ -259,16 +259,14 @@ class Transport:
 
     def _clock_skew(self, error: SellerCenterError) -> ClockSkewError:
         sent = getattr(error, "_timestamp", "?")
-        skew = ClockSkewError(
-            f"{error.message} (the request was re-signed with a fresh Timestamp, {sent}, and "
-            "rejected again: this machine's clock is off. Check the machine clock and enable "
-            "NTP)",
+        return ClockSkewError(
+            f"{error.message} (re-signed with a fresh Timestamp, {sent}, and rejected again: "
+            "this machine's clock is off)",
             code="E003",
             action=error.action,
             http_status=error.http_status,
             details=error.details,
         )
-        return skew
 
     # --------------------------------------------------------------- one attempt
 
