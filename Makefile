@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 LOCK := requirements/ci-lock.txt
-SRC := airflow_seller_provider dags tests scripts
+SRC := airflow_seller_provider dags tests scripts benchmarks
 
 .PHONY: venv test lint format demo bench lock clean
 
@@ -33,7 +33,7 @@ demo: venv
 	$(BIN)/python scripts/demo.py
 
 bench: venv
-	@echo 'Benchmarks are not built yet (issue 6).'; exit 1
+	$(BIN)/python -m benchmarks
 
 # Re-resolve the pinned environment (needs the package index).
 lock:

@@ -1,0 +1,1 @@
+"""Side-by-side benchmarks, printed as ratios: ``python -m benchmarks`` (``make bench``)."""
