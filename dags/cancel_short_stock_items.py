@@ -34,9 +34,17 @@ failed.
 *would* be canceled). A safety brake stops the run before any cancellation when the short
 items exceed `max_cancellations` or `max_cancel_fraction` of the pending items (a broken
 stock feed would otherwise cancel everything); raise them in the run conf on purpose only.
+
+**Pool:** the tasks that call Seller Center (`find_short_items`, `cancel_short_items`) run in
+the pool `seller_center`, which caps them across all workers: create it once, e.g.
+`airflow pools set seller_center 2 "Seller Center API budget"` (a scheduler leaves tasks of
+a missing pool unscheduled; `airflow dags test` ignores pools).
 """
 
 CANCEL_TASK_ID = "cancel_short_items"
+# Caps the Seller Center tasks running at once across all workers; the API budget is about
+# pool slots x the connection's rate_limit (docs/deployment.md).
+SELLER_CENTER_POOL = "seller_center"
 
 
 @dag(
@@ -66,7 +74,7 @@ CANCEL_TASK_ID = "cancel_short_items"
     },
 )
 def cancel_short_stock_items() -> None:
-    @task
+    @task(pool=SELLER_CENTER_POOL)
     def find_short_items() -> dict[str, Any]:
         # Imported in the task so that parsing this file stays light.
         from airflow_seller_provider.hooks.seller_center import SellerCenterHook
@@ -138,7 +146,7 @@ def cancel_short_stock_items() -> None:
     found = find_short_items()
     plan = plan_cancellations(found)
     cancel = CancelOrderItemOperator.partial(
-        task_id=CANCEL_TASK_ID, reason="SHORTAGE", max_concurrency=8
+        task_id=CANCEL_TASK_ID, reason="SHORTAGE", max_concurrency=8, pool=SELLER_CENTER_POOL
     ).expand_kwargs(plan)
     cancel >> summarize()
 
