@@ -1,26 +1,48 @@
 # Every target builds its own environment from nothing: only python3 and make are needed.
 PYTHON ?= python3
-VENV := .venv
-BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
-LOCK := requirements/ci-lock.txt
 SRC := airflow_seller_provider dags tests scripts benchmarks
 
-.PHONY: venv test lint format demo bench lock clean
+# The default environment: Airflow 3.x. A second one serves the Airflow 2.11 line.
+VENV := .venv
+BIN := $(VENV)/bin
+LOCK := requirements/ci-lock.txt
+VENV2 := .venv-airflow2
+BIN2 := $(VENV2)/bin
+LOCK2 := requirements/airflow2-lock.txt
+
+.PHONY: venv venv-airflow2 test test-airflow2 test-all lint format demo bench lock clean
+
+# $(call make-venv,DIR,LOCK): a venv with uv, the pinned packages, and this project editable.
+define make-venv
+	test -x $(1)/bin/python || $(PYTHON) -m venv $(1)
+	$(1)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(1)/bin/uv pip install --python $(1)/bin/python -r $(2)
+	$(1)/bin/uv pip install --python $(1)/bin/python --no-deps -e .
+	touch $(1)/.installed
+endef
 
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: $(LOCK) pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	$(BIN)/uv pip sync --python $(BIN)/python $(LOCK)
-	$(BIN)/uv pip install --python $(BIN)/python --no-deps -e .
-	touch $@
+	$(call make-venv,$(VENV),$(LOCK))
 
+venv-airflow2: $(VENV2)/.installed
+
+$(VENV2)/.installed: $(LOCK2) pyproject.toml
+	$(call make-venv,$(VENV2),$(LOCK2))
+
+# The whole suite on Airflow 3.x (the README's test command).
 test: venv
 	$(BIN)/ruff check $(SRC)
 	$(BIN)/ruff format --check $(SRC)
 	$(BIN)/python -m pytest
+
+# The same suite on Airflow 2.11.x, from its own pinned environment.
+test-airflow2: venv-airflow2
+	$(BIN2)/python -m pytest
+
+test-all: test test-airflow2
 
 lint: venv
 	$(BIN)/ruff check $(SRC)
@@ -36,8 +58,11 @@ bench: venv
 	$(BIN)/python -m benchmarks
 
 # Re-resolve the pinned environment (needs the package index).
-lock:
-	$(BIN)/uv pip compile pyproject.toml --extra test --python-version 3.11 -o $(LOCK)
+lock: venv
+	$(BIN)/uv pip compile pyproject.toml --extra test --python-version 3.11 \
+		-c requirements/airflow3.constraints -o $(LOCK)
+	$(BIN)/uv pip compile pyproject.toml --extra test --python-version 3.11 \
+		-c requirements/airflow2.constraints -o $(LOCK2)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(VENV2) .pytest_cache .ruff_cache

@@ -1,16 +1,28 @@
 """The one place that imports Airflow's public names.
 
-Everything else imports them from here, so serving another Airflow line (2.11's
-``airflow.models``/``airflow.decorators``) means changing this file only.
+``airflow.providers.common.compat.sdk`` resolves each name to ``airflow.sdk`` on Airflow 3
+and to its Airflow 2.11 home (``airflow.models``, ``airflow.decorators``, ...) otherwise, so
+the rest of the package imports from here and runs on both lines.
 """
 
 from __future__ import annotations
 
-from airflow.sdk import BaseHook, BaseOperator, Param, dag, get_current_context, task
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
-from airflow.sdk.log import mask_secret
+from airflow.providers.common.compat.sdk import (
+    AirflowException,
+    AirflowFailException,
+    BaseHook,
+    BaseOperator,
+    Param,
+    dag,
+    get_current_context,
+    mask_secret,
+    redact,
+    task,
+)
+from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS
 
 __all__ = [
+    "AIRFLOW_V_3_0_PLUS",
     "AirflowException",
     "AirflowFailException",
     "BaseHook",
@@ -19,5 +31,6 @@ __all__ = [
     "dag",
     "get_current_context",
     "mask_secret",
+    "redact",
     "task",
 ]

@@ -7,7 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_seller_provider.client.errors import SellerCenterError
 from airflow_seller_provider.compat import AirflowException, BaseHook, mask_secret
-from airflow_seller_provider.connection_fields import DEFAULT_BASE_URL, EXTRA_FIELDS
+from airflow_seller_provider.connection_fields import (
+    DEFAULT_BASE_URL,
+    EXTRA_FIELDS,
+    UI_FIELD_BEHAVIOUR,
+)
 
 if TYPE_CHECKING:
     from airflow_seller_provider.client.api import SellerCenterClient
@@ -40,6 +44,27 @@ class SellerCenterHook(BaseHook):
 
     def __repr__(self) -> str:
         return f"SellerCenterHook(seller_center_conn_id={self.seller_center_conn_id!r})"
+
+    # Airflow 2.11 builds the connection form from these two methods; Airflow 3 reads the same
+    # definition (connection_fields.py) from the provider info and never calls them.
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        return UI_FIELD_BEHAVIOUR
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+        from flask_babel import lazy_gettext
+        from wtforms import StringField
+
+        return {
+            name: StringField(
+                lazy_gettext(field["label"]),
+                widget=BS3TextFieldWidget(),
+                description=field["description"],
+            )
+            for name, field in EXTRA_FIELDS.items()
+        }
 
     def client_kwargs(self) -> dict[str, Any]:
         """The client's arguments read from the connection, checked field by field."""
