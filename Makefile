@@ -11,7 +11,7 @@ VENV2 := .venv-airflow2
 BIN2 := $(VENV2)/bin
 LOCK2 := requirements/airflow2-lock.txt
 
-.PHONY: venv venv-airflow2 test test-airflow2 test-all lint format demo bench lock clean
+.PHONY: venv venv-airflow2 test test-airflow2 test-all lint format demo bench lock clean test-distributed
 
 # $(call make-venv,DIR,LOCK): a venv with uv, the pinned packages, and this project editable.
 define make-venv
@@ -43,6 +43,23 @@ test-airflow2: venv-airflow2
 	$(BIN2)/python -m pytest
 
 test-all: test test-airflow2
+
+# The provider on a real CeleryExecutor deployment on this machine (docs/deployment.md):
+# its own venv (ci-lock + the Celery provider), Debian's redis-server where missing.
+DIST_VENV := .venv-distributed
+DIST_LOCK := requirements/distributed.txt
+
+$(DIST_VENV)/.installed: $(LOCK) $(DIST_LOCK) pyproject.toml
+	test -x $(DIST_VENV)/bin/python || $(PYTHON) -m venv $(DIST_VENV)
+	$(DIST_VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(DIST_VENV)/bin/uv pip sync --python $(DIST_VENV)/bin/python $(LOCK) $(DIST_LOCK)
+	$(DIST_VENV)/bin/uv pip install --python $(DIST_VENV)/bin/python --no-deps -e .
+	touch $@
+
+test-distributed: $(DIST_VENV)/.installed
+	command -v redis-server >/dev/null || { apt-get -o DPkg::Lock::Timeout=300 update && \
+	  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -q redis-server; }
+	RUN_DISTRIBUTED_TESTS=1 $(DIST_VENV)/bin/python -m pytest tests/distributed -p no:cacheprovider
 
 lint: venv
 	$(BIN)/ruff check $(SRC)
