@@ -11,7 +11,7 @@ VENV2 := .venv-airflow2
 BIN2 := $(VENV2)/bin
 LOCK2 := requirements/airflow2-lock.txt
 
-.PHONY: venv venv-airflow2 test test-airflow2 test-all lint format demo bench lock clean test-distributed
+.PHONY: venv venv-airflow2 test test-airflow2 test-all lint format demo bench lock clean test-distributed test-browser
 
 # $(call make-venv,DIR,LOCK): a venv with uv, the pinned packages, and this project editable.
 define make-venv
@@ -60,6 +60,15 @@ test-distributed: $(DIST_VENV)/.installed
 	command -v redis-server >/dev/null || { apt-get -o DPkg::Lock::Timeout=300 update && \
 	  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -q redis-server; }
 	RUN_DISTRIBUTED_TESTS=1 $(DIST_VENV)/bin/python -m pytest tests/distributed -p no:cacheprovider
+
+# The connection form in headless Chromium against a live Airflow api-server (tests/browser):
+# Debian's chromium where missing (CI runs as root), Playwright pinned in requirements/browser.txt
+# (never `playwright install`: Playwright drives /usr/bin/chromium).
+test-browser: venv
+	test -x /usr/bin/chromium || { apt-get -o DPkg::Lock::Timeout=300 update && \
+	  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -q chromium; }
+	$(BIN)/uv pip install --python $(BIN)/python -r requirements/browser.txt
+	RUN_BROWSER_TESTS=1 $(BIN)/python -m pytest tests/browser -p no:cacheprovider
 
 lint: venv
 	$(BIN)/ruff check $(SRC)
