@@ -21,7 +21,17 @@ EXTRA_FIELDS: dict[str, dict] = {
         "label": "Business unit",
         "description": "FACL (Chile), FACO (Colombia) or FAPE (Peru): whose stock counts, "
         "and the last part of the User-Agent.",
-        "schema": {"type": ["string", "null"], "enum": [*BUSINESS_UNITS, None]},
+        "schema": {
+            "type": ["string", "null"],
+            "enum": [*BUSINESS_UNITS, None],
+            # Airflow 3's dropdown shows these instead of the raw values ("null" for None).
+            "values_display": {
+                "FACL": "FACL (Chile)",
+                "FACO": "FACO (Colombia)",
+                "FAPE": "FAPE (Peru)",
+                "null": "not set",
+            },
+        },
     },
     "integration": {
         "label": "Integration",
@@ -32,7 +42,12 @@ EXTRA_FIELDS: dict[str, dict] = {
     "format": {
         "label": "Response format",
         "description": "XML (the API's default) or JSON.",
-        "schema": {"type": ["string", "null"], "enum": [*FORMATS, None], "default": "XML"},
+        "schema": {
+            "type": ["string", "null"],
+            "enum": [*FORMATS, None],
+            "default": "XML",
+            "values_display": {"XML": "XML", "JSON": "JSON", "null": "not set (XML)"},
+        },
     },
     "timeout": {
         "label": "Timeout (seconds)",
