@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import socket
 import socketserver
 import threading
@@ -39,6 +40,13 @@ MAX_API_BODY = 1 << 20  # the API ignores bodies; a bigger one is refused (E011)
 MAX_CONTROL_BODY = 256 << 20
 LOG_LIMIT = 100_000
 _UNSET: Any = object()
+# A request line carries a live Signature (replayable while its Timestamp is fresh): the
+# sandbox's own log lines show it redacted, as the client's do.
+_SIGNATURE = re.compile(r"(Signature=)[^&\s'\"<>]*", re.IGNORECASE)
+
+
+def _redact(value: Any) -> Any:
+    return _SIGNATURE.sub(r"\1[redacted]", value) if isinstance(value, str) else value
 
 
 class SandboxServer:
@@ -204,13 +212,13 @@ class _Handler(BaseHTTPRequestHandler):
         return self.server_version
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (base signature)
-        logger.debug("%s " + format, self.address_string(), *args)
+        logger.debug("%s " + format, self.address_string(), *map(_redact, args))
 
     def do_GET(self) -> None:
         try:
             self._dispatch()
         except Exception:
-            logger.exception("sandbox failed on %s %s", self.command, self.path[:200])
+            logger.exception("sandbox failed on %s %s", self.command, _redact(self.path[:200]))
             self.close_connection = True
             body, ctype = render.error(internal_error(), "", "XML")
             with contextlib.suppress(OSError):
