@@ -68,8 +68,18 @@ def _text(node: Any, name: str, default: str = "") -> str:
     return str(value)
 
 
+def _coerce(value: Any) -> str:
+    """``_text``'s rule for a value that is not a str: blank for None and containers."""
+    if value is None or isinstance(value, dict | list):
+        return ""
+    return str(value)
+
+
 def _int(node: Any, name: str, default: int = 0) -> int:
-    text = _text(node, name)
+    return _int_of(_text(node, name), default)
+
+
+def _int_of(text: str, default: int = 0) -> int:
     if text.isdigit() and text.isascii():
         return int(text)
     text = text.strip()
@@ -99,6 +109,9 @@ def children(node: Any, container: str, child: str) -> list:
     return as_list(box.get(child))
 
 
+_NO_FIELDS: dict[str, Any] = {}
+
+
 @dataclass(frozen=True, slots=True)
 class OrderItem:
     order_item_id: int
@@ -121,20 +134,64 @@ class OrderItem:
 
     @classmethod
     def from_node(cls, node: dict[str, Any], order_id: int | None = None) -> OrderItem:
+        # The hot path of every item list: the same rules as ``_text``/``_int``/
+        # ``parse_datetime``, with the common case (a str value) inlined.
+        get = node.get if isinstance(node, dict) else _NO_FIELDS.get
+        fallback = order_id or 0
+        value = get("OrderItemId", "")
+        item_id = (
+            int(value)
+            if type(value) is str and value.isdigit() and value.isascii()
+            else _int_of(value if type(value) is str else _coerce(value))
+        )
+        value = get("OrderId", "")
+        own_order = (
+            int(value)
+            if type(value) is str and value.isdigit() and value.isascii()
+            else _int_of(value if type(value) is str else _coerce(value), fallback)
+        )
+        sku = get("Sku", "")
+        if type(sku) is not str:
+            sku = _coerce(sku)
+        status = get("Status", "")
+        if type(status) is not str:
+            status = _coerce(status)
+        shipping = get("ShippingType", "")
+        if type(shipping) is not str:
+            shipping = _coerce(shipping)
+        shop_sku = get("ShopSku", "")
+        if type(shop_sku) is not str:
+            shop_sku = _coerce(shop_sku)
+        name = get("Name", "")
+        if type(name) is not str:
+            name = _coerce(name)
+        reason = get("Reason", "")
+        if type(reason) is not str:
+            reason = _coerce(reason)
+        detail = get("ReasonDetail", "")
+        if type(detail) is not str:
+            detail = _coerce(detail)
+        package = get("PackageId", "")
+        if type(package) is not str:
+            package = _coerce(package)
+        created = get("CreatedAt", "")
+        created = (created if type(created) is str else _coerce(created)).strip()
+        updated = get("UpdatedAt", "")
+        updated = (updated if type(updated) is str else _coerce(updated)).strip()
         return cls(
-            order_item_id=_int(node, "OrderItemId"),
-            order_id=_int(node, "OrderId", order_id or 0) or (order_id or 0),
-            sku=_text(node, "Sku"),
-            status=_text(node, "Status"),
-            shipping_type=_text(node, "ShippingType"),
-            shop_sku=_text(node, "ShopSku"),
-            name=_text(node, "Name"),
-            reason=_text(node, "Reason"),
-            reason_detail=_text(node, "ReasonDetail"),
-            package_id=_text(node, "PackageId"),
-            created_at=parse_datetime(_text(node, "CreatedAt")),
-            updated_at=parse_datetime(_text(node, "UpdatedAt")),
-            raw=node,
+            item_id,
+            own_order or fallback,
+            sku,
+            status,
+            shipping,
+            shop_sku,
+            name,
+            reason,
+            detail,
+            package,
+            _parse_datetime_text(created) if created else None,
+            _parse_datetime_text(updated) if updated else None,
+            node,
         )
 
 
