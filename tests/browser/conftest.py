@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -107,11 +108,15 @@ class Airflow:
 
 
 @pytest.fixture(scope="session")
-def artifacts() -> Path:
-    """Where the Airflow home, the logs and the failure screenshots go (kept after the run)."""
+def artifacts(request: pytest.FixtureRequest) -> Iterator[Path]:
+    """Where the Airflow home, the logs and the screenshots go: kept if a test failed."""
     path = Path(tempfile.mkdtemp(prefix="asp-browser-"))
     print(f"\nbrowser test artifacts: {path}")
-    return path
+    yield path  # torn down last: the processes using it are stopped by then
+    if request.session.testsfailed:
+        print(f"\nbrowser test artifacts kept: {path}")
+    else:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
