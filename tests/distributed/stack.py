@@ -1,0 +1,366 @@
+"""A real Airflow 3 CeleryExecutor deployment on this machine, one process per component.
+
+Redis (the Celery broker and result backend), the Seller Center sandbox, and Airflow's
+scheduler, dag-processor, api-server and one Celery worker, each a subprocess in its own
+session with its output in ``<home>/logs/<name>.log``. Every process is stopped by its
+process id (SIGTERM, a bounded wait, then SIGKILL to its process group), whatever happened.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import requests
+
+REPO = Path(__file__).resolve().parents[2]
+DAGS_FOLDER = REPO / "dags"
+BIN = Path(sys.executable).parent
+AIRFLOW = str(BIN / "airflow")
+POOL = "seller_center"
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(what: str, check: Callable[[], T | None], timeout: float, every: float = 0.5) -> T:
+    """Call ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+            if result:
+                return result
+        except (OSError, requests.RequestException, ValueError) as exc:
+            last_error = exc
+        time.sleep(every)
+    raise TimeoutError(f"{what}: not within {timeout:.0f} s (last error: {last_error!r})")
+
+
+def _descendants(roots: list[int]) -> set[int]:
+    """The given pids and every live process below them (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    found: set[int] = set()
+    todo = [pid for pid in roots if Path(f"/proc/{pid}").exists()]
+    while todo:
+        pid = todo.pop()
+        if pid not in found:
+            found.add(pid)
+            todo.extend(children.get(pid, []))
+    return found
+
+
+def _kib(path: str, field: str) -> int:
+    try:
+        text = Path(path).read_text()
+    except OSError:
+        return 0
+    match = re.search(rf"^{field}:\s+(\d+) kB", text, re.MULTILINE)
+    return int(match.group(1)) if match else 0
+
+
+def memory_of(roots: list[int]) -> dict[str, float]:
+    """RSS and PSS (shared pages split between the processes sharing them) in MiB."""
+    pids = _descendants(roots)
+    rss = sum(_kib(f"/proc/{pid}/status", "VmRSS") for pid in pids)
+    pss = sum(_kib(f"/proc/{pid}/smaps_rollup", "Pss") for pid in pids)
+    return {"processes": len(pids), "rss_mib": rss / 1024, "pss_mib": pss / 1024}
+
+
+class Stack:
+    """Start with ``start()``, always ``stop()``; ``tails()`` for a failure report."""
+
+    def __init__(
+        self,
+        home: Path,
+        *,
+        worker_concurrency: int,
+        pool_slots: int,
+        sandbox_args: list[str],
+        user_id: str,
+        api_key: str,
+        connection_extra: dict[str, Any],
+    ) -> None:
+        self.home = home
+        self.logs = home / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.worker_concurrency = worker_concurrency
+        self.pool_slots = pool_slots
+        self.sandbox_args = sandbox_args
+        self.user_id = user_id
+        self.api_key = api_key
+        self.connection_extra = connection_extra
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.redis_port = free_port()
+        self.api_port = free_port()
+        self.api_url = f"http://127.0.0.1:{self.api_port}"
+        self.sandbox_url = ""
+        self.password = secrets.token_urlsafe(16)
+        # Shared by every component: tokens signed by one are checked by the others.
+        self._fernet_key = base64.urlsafe_b64encode(os.urandom(32)).decode()
+        self._secret = secrets.token_urlsafe(64)
+        self._jwt_secret = secrets.token_urlsafe(64)
+        self.http = requests.Session()
+        self.http.trust_env = False  # loopback only, never through a proxy
+        self.token = ""
+        self.started = 0.0  # when the Airflow components were started (monotonic)
+        self.timings: dict[str, float] = {}
+        self.memory: dict[str, dict[str, float]] = {}
+        self._peak: dict[str, float] = {}
+        self._sampling = threading.Event()
+        self._sampler: threading.Thread | None = None
+
+    # -- processes ---------------------------------------------------------------------
+    def env(self) -> dict[str, str]:
+        base = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+        redis = f"redis://127.0.0.1:{self.redis_port}"
+        return {
+            **base,
+            "NO_PROXY": "127.0.0.1,localhost",
+            "no_proxy": "127.0.0.1,localhost",
+            "AIRFLOW_HOME": str(self.home),
+            "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
+            "AIRFLOW__CORE__FERNET_KEY": self._fernet_key,
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.api_url}/execution/",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.home / "passwords.json"),
+            # SQLite: one file, nothing to install or start; timeout: wait for the writer lock.
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home}/airflow.db?timeout=30",
+            "AIRFLOW__CELERY__BROKER_URL": f"{redis}/0",
+            # Airflow's advice: results in a database (its own file, off the metadata DB's lock).
+            "AIRFLOW__CELERY__RESULT_BACKEND": f"db+sqlite:///{self.home}/celery-results.db",
+            "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT": "3600",
+            "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(self.worker_concurrency),
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(self.api_port),
+            "AIRFLOW__API__BASE_URL": f"{self.api_url}/",
+            "AIRFLOW__API__SECRET_KEY": self._secret,
+            "AIRFLOW__API_AUTH__JWT_SECRET": self._jwt_secret,
+            # Runs only when triggered: no scheduled run races the one under test.
+            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+            "AIRFLOW_CONN_SELLER_CENTER_DEFAULT": self.conn_json(),
+        }
+
+    def conn_json(self) -> str:
+        return json.dumps(
+            {
+                "conn_type": "seller_center",
+                "host": self.sandbox_url,
+                "login": self.user_id,
+                "password": self.api_key,
+                "extra": self.connection_extra,
+            }
+        )
+
+    def spawn(self, name: str, cmd: list[str], env: dict[str, str] | None = None) -> None:
+        with (self.logs / f"{name}.log").open("wb") as log:
+            self.procs[name] = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env if env is not None else self.env(),
+                cwd=self.home,
+                start_new_session=True,  # its own process group, to reap its children
+            )
+
+    def check_alive(self) -> None:
+        for name, proc in self.procs.items():
+            code = proc.poll()
+            if code is not None and name != "pools":
+                raise RuntimeError(f"{name} (pid {proc.pid}) exited with {code}")
+
+    def log(self, name: str) -> str:
+        path = self.logs / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def tails(self, lines: int = 40) -> str:
+        parts = []
+        for path in sorted(self.logs.glob("*.log")):
+            text = path.read_text(errors="replace").splitlines()
+            parts.append(f"----- {path.name} (last {lines} lines) -----")
+            parts.extend(text[-lines:])
+        return "\n".join(parts)
+
+    def stop(self) -> list[str]:
+        """Stop every process this stack started, newest first; return what needed a kill."""
+        self._sampling.set()
+        killed = []
+        for name, proc in reversed(list(self.procs.items())):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    killed.append(name)
+                    proc.kill()
+                    proc.wait(timeout=10)
+            # Whatever it left behind in its own process group (worker children...).
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        if self._sampler is not None:
+            self._sampler.join(timeout=5)
+        self.http.close()
+        return killed
+
+    # -- start-up ----------------------------------------------------------------------
+    def start(self) -> None:
+        self.spawn(
+            "redis",
+            ["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--dir", str(self.home)],
+        )  # fmt: skip
+        self.spawn(
+            "sandbox",
+            [sys.executable, "-m", "airflow_seller_provider.sandbox", "--host", "127.0.0.1",
+             "--port", "0", "--user-id", self.user_id, "--api-key", self.api_key,
+             *self.sandbox_args],
+        )  # fmt: skip
+        wait_for("redis answers PING", self._redis_ping, 20, every=0.1)
+        self.sandbox_url = wait_for("the sandbox's address", self._sandbox_address, 30, every=0.1)
+
+        (self.home / "passwords.json").write_text(json.dumps({"admin": self.password}))
+        started = time.monotonic()
+        migrate = subprocess.run(
+            [AIRFLOW, "db", "migrate"],
+            env=self.env(),
+            cwd=self.home,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        (self.logs / "db-migrate.log").write_text(migrate.stdout + migrate.stderr)
+        if migrate.returncode != 0:
+            raise RuntimeError(f"airflow db migrate exited with {migrate.returncode}")
+        self.timings["db_migrate_s"] = time.monotonic() - started
+
+        self.started = started = time.monotonic()
+        self.spawn("scheduler", [AIRFLOW, "scheduler", "--skip-serve-logs"])
+        self.spawn("dag-processor", [AIRFLOW, "dag-processor"])
+        self.spawn(
+            "api-server",
+            [AIRFLOW, "api-server", "--host", "127.0.0.1", "--port", str(self.api_port),
+             "--workers", "1"],
+        )  # fmt: skip
+        self.spawn(
+            "celery-worker",
+            [AIRFLOW, "celery", "worker", "--concurrency", str(self.worker_concurrency),
+             "--skip-serve-logs"],
+        )  # fmt: skip
+        self.spawn(
+            "pools",
+            [AIRFLOW, "pools", "set", POOL, str(self.pool_slots), "Seller Center API budget"],
+        )
+        self._start_sampler()
+
+        wait_for("all components healthy", self._healthy, 180)
+        self.timings["healthy_s"] = time.monotonic() - started
+        self.memory["healthy"] = self.stack_memory()
+        self.memory["healthy_by_component"] = {
+            name: memory_of([proc.pid])["pss_mib"]
+            for name, proc in self.procs.items()
+            if proc.pid in self.airflow_pids()
+        }
+        if self.procs["pools"].wait(timeout=60) != 0:
+            raise RuntimeError("airflow pools set failed")
+        self.token = self._login()
+
+    def _redis_ping(self) -> bool:
+        self.check_alive()
+        with socket.create_connection(("127.0.0.1", self.redis_port), timeout=2) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+
+    def _sandbox_address(self) -> str | None:
+        self.check_alive()
+        match = re.search(r"listening on (http://\S+/)", self.log("sandbox"))
+        return match.group(1) if match else None
+
+    def _healthy(self) -> bool:
+        """Metadata DB, scheduler and dag-processor healthy (the API's own health check),
+        and the Celery worker ready to take tasks (its log says so)."""
+        self.check_alive()
+        health = self.http.get(f"{self.api_url}/api/v2/monitor/health", timeout=5).json()
+        parts = ("metadatabase", "scheduler", "dag_processor")
+        ok = all((health.get(p) or {}).get("status") == "healthy" for p in parts)
+        return ok and re.search(r"celery@\S+ ready\.", self.log("celery-worker")) is not None
+
+    def _login(self) -> str:
+        answer = self.http.post(
+            f"{self.api_url}/auth/token",
+            json={"username": "admin", "password": self.password},
+            timeout=10,
+        )
+        answer.raise_for_status()
+        return answer.json()["access_token"]
+
+    # -- memory --------------------------------------------------------------------------
+    def airflow_pids(self) -> list[int]:
+        """The deployment itself: everything but the sandbox (the 'remote' API)."""
+        return [p.pid for n, p in self.procs.items() if n not in ("sandbox", "pools")]
+
+    def stack_memory(self) -> dict[str, float]:
+        return memory_of(self.airflow_pids())
+
+    def _start_sampler(self) -> None:
+        def sample() -> None:
+            while not self._sampling.wait(1.0):
+                now = self.stack_memory()
+                if now["pss_mib"] > self._peak.get("pss_mib", 0):
+                    self._peak = now
+
+        self._sampler = threading.Thread(target=sample, name="memory-sampler", daemon=True)
+        self._sampler.start()
+
+    def peak_memory(self) -> dict[str, float]:
+        return dict(self._peak)
+
+    # -- REST API ------------------------------------------------------------------------
+    def api(self, method: str, path: str, **kwargs: Any) -> Any:
+        answer = self.http.request(
+            method,
+            f"{self.api_url}/api/v2{path}",
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=30,
+            **kwargs,
+        )
+        if answer.status_code >= 400:
+            raise RuntimeError(f"{method} {path}: HTTP {answer.status_code} {answer.text[:500]}")
+        return answer.json() if answer.content else None
+
+    def sandbox(self, path: str) -> Any:
+        answer = self.http.get(f"{self.sandbox_url}_sandbox/{path}", timeout=30)
+        answer.raise_for_status()
+        return answer.json()
