@@ -19,7 +19,11 @@ from urllib.parse import urlsplit
 
 import requests
 
-from airflow_seller_provider.client.errors import PagingLimitError, SellerCenterError
+from airflow_seller_provider.client.errors import (
+    PagingLimitError,
+    ResponseError,
+    SellerCenterError,
+)
 from airflow_seller_provider.client.models import (
     ORDER_STATUSES,
     CancelResult,
@@ -282,6 +286,10 @@ class SellerCenterClient:
             response = self.call("GetOrders", {**params, "Limit": limit, "Offset": offset})
             pages += 1
             nodes = [n for n in children(response.body, "Orders", "Order") if isinstance(n, dict)]
+            try:
+                orders = [Order.from_node(node) for node in nodes]
+            except ValueError as exc:
+                raise _unreadable("GetOrders", exc) from None
             offset += len(nodes)
             total = response.total_count
             log.info(
@@ -290,8 +298,7 @@ class SellerCenterClient:
                 offset,
                 f" of {total}" if total is not None else "",
             )
-            for node in nodes:
-                yield Order.from_node(node)
+            yield from orders
             if len(nodes) < limit or (total is not None and offset >= total):
                 return
 
@@ -299,11 +306,14 @@ class SellerCenterClient:
         """The items of one order (GetOrderItems)."""
         order_id = validate_order_id(order_id)
         response = self.call("GetOrderItems", {"OrderId": order_id})
-        return [
-            OrderItem.from_node(node, order_id)
-            for node in children(response.body, "OrderItems", "OrderItem")
-            if isinstance(node, dict)
-        ]
+        try:
+            return [
+                OrderItem.from_node(node, order_id)
+                for node in children(response.body, "OrderItems", "OrderItem")
+                if isinstance(node, dict)
+            ]
+        except ValueError as exc:
+            raise _unreadable("GetOrderItems", exc) from None
 
     def get_multiple_order_items(
         self, order_ids: Iterable[int | str]
@@ -338,7 +348,11 @@ class SellerCenterClient:
                     raise
                 log.info("GetMultipleOrderItems: none of %d orders found (E039)", len(batch))
             else:
-                for order_id, items in order_items_by_order(response.body).items():
+                try:
+                    found = order_items_by_order(response.body)
+                except ValueError as exc:
+                    raise _unreadable("GetMultipleOrderItems", exc) from None
+                for order_id, items in found.items():
                     if order_id in wanted:
                         result.setdefault(order_id, []).extend(items)
             position += len(batch)
@@ -426,6 +440,16 @@ class SellerCenterClient:
         nodes = [n for n in children(response.body, "OrderItems", "OrderItem") if n]
         node = next((n for n in nodes if isinstance(n, dict)), None)
         return CancelResult.from_node(node, item_id)
+
+
+def _unreadable(action: str, exc: ValueError) -> ResponseError:
+    """A value of an answer the models cannot read (a date that is no date) is a broken
+    answer, reported as one: a ResponseError naming the call, not a bare ValueError."""
+    return ResponseError(
+        f"the answer holds a value that cannot be read ({exc}); "
+        "this is not an answer Seller Center sends",
+        action=action,
+    )
 
 
 # ----------------------------------------------------------------- input checks
