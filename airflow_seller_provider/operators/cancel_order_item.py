@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow_seller_provider.client.errors import InvalidStateError, SellerCenterError
+from airflow_seller_provider.client.errors import ADVICE, InvalidStateError, SellerCenterError
 from airflow_seller_provider.client.validation import (
     validate_order_id,
     validate_order_item_id,
@@ -341,6 +341,11 @@ class CancelOrderItemOperator(BaseOperator):
         )
         more = f" and {len(failed) - MAX_LOGGED_ROWS} more" if len(failed) > MAX_LOGGED_ROWS else ""
         message = f"{len(failed)} of {len(outcomes)} order item(s) failed: {listed}{more}"
+        # Each item's message is shortened above, which can cut its advice (E003's "check
+        # the clock"): the advice of each code is given once, in full.
+        advice = [ADVICE[code] for code in dict.fromkeys(o.code for o in failed) if code in ADVICE]
+        if advice:
+            message += ". " + ". ".join(advice)
         if any(o.retryable for o in failed):
             raise AirflowException(f"{message}. A task retry tries only what is left.")
         raise AirflowFailException(f"{message}. Retrying cannot help; see the log per item.")
