@@ -1,7 +1,8 @@
 """A machine whose clock is 10 minutes off: the sandbox answers E003, the client signs
 the request once more with the time of its clock, then fails with a message that says to
-check the clock (issue 7). The clock is shifted for the client only (its transport's ``utc_now``), as a
-real skewed machine would be; the sandbox keeps the true time and its 5-minute window.
+check the clock (issue 7). The clock is shifted for the client only (its transport's
+``utc_now``), as a real skewed machine would be; the sandbox keeps the true time and its
+5-minute window.
 """
 
 from __future__ import annotations
