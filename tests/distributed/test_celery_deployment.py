@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from ..conftest import find_leaks, hide_secrets, register_secret
 from ..e2e.helpers import DAG_ID, items_by_id, main_seller_id, predict_short
 
 pytestmark = [
@@ -30,7 +31,7 @@ pytestmark = [
 ]
 
 USER_ID = "distributed@example.com"
-API_KEY = "distributed-api-key-not-a-secret"
+API_KEY = register_secret("distributed-api-key-not-a-secret")
 POOL_SLOTS = 2
 # Twice the pool: the pool, not the worker, is what keeps them to 2 at a time (a worker
 # slot stays busy up to [workers] min_heartbeat_interval, 5 s, after its task ended).
@@ -184,6 +185,15 @@ def check_run(stack: Any, capsys: pytest.CaptureFixture[str]) -> None:
     assert overlap == POOL_SLOTS, f"the cancel tasks never ran side by side: {intervals}"
     received = stack.log("celery-worker").count("execute_workload")
     assert received >= len(tis), "the Celery worker must have run every task"
+
+    # The key reached every process through the environment: no log of any of them, task
+    # logs included, holds it or a request Signature.
+    leaks = [
+        f"{path.relative_to(stack.logs)}: {hide_secrets(line)}"
+        for path in sorted(stack.logs.rglob("*.log"))
+        for line in find_leaks(path.read_text(errors="replace"), [API_KEY])
+    ]
+    assert not leaks, "\n".join(leaks[:5])
 
     log = stack.sandbox("requests")
     (stack.logs / "sandbox-requests.json").write_text(json.dumps(log, indent=1))
