@@ -21,6 +21,18 @@ class SellerCenterConnectionError(AirflowException, ValueError):
     """The connection is incomplete or holds a value the client cannot use."""
 
 
+# The client's argument names, as the connection's fields that set them.
+_FIELDS = {
+    "base_url": "host (Base URL)",
+    "user_id": "login (UserID)",
+    "api_key": "password (API key)",
+    "response_format": "extra 'format'",
+    "business_unit": "extra 'business_unit'",
+    "seller_id": "extra 'seller_id'",
+    "integration": "extra 'integration'",
+}
+
+
 def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
@@ -124,8 +136,13 @@ class SellerCenterHook(BaseHook):
         try:
             return SellerCenterClient(**kwargs)
         except (TypeError, ValueError) as exc:
+            # "response_format 'YAML' must be..." -> "extra 'format' 'YAML' must be...".
+            text = str(exc)
+            name = text.split(" ", 1)[0]
+            if name in _FIELDS:
+                text = _FIELDS[name] + text[len(name) :]
             raise SellerCenterConnectionError(
-                f"Connection {self.seller_center_conn_id!r}: {exc}"
+                f"Connection {self.seller_center_conn_id!r}: {text}"
             ) from None
 
     def get_conn(self) -> SellerCenterClient:
