@@ -91,4 +91,4 @@ lock: venv
 		-c requirements/airflow2.constraints -o $(LOCK2)
 
 clean:
-	rm -rf $(VENV) $(VENV2) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(VENV2) .venv-distributed .pytest_cache .ruff_cache
