@@ -268,8 +268,9 @@ def child_process(
 class SandboxProcess:
     """A sandbox running in its own process (so it does not share the benchmark's GIL)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pid: int | None = None) -> None:
         self.url = url
+        self.pid = pid
         self.user_id = USER_ID
         self.api_key = API_KEY
         self.seller_id = SELLER_ID
@@ -339,8 +340,17 @@ def sandbox_process(*options: str, timeout: float = 60) -> Iterator[SandboxProce
         API_KEY,
         *options,
     ]
-    with child_process(argv, ready=r"listening on (http://\S+/)", timeout=timeout) as (_, url):
-        yield SandboxProcess(url)
+    with child_process(argv, ready=r"listening on (http://\S+/)", timeout=timeout) as (proc, url):
+        yield SandboxProcess(url, proc.pid)
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time a process has used so far (Linux /proc), None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def signed_url(base_url: str, action: str, params: dict[str, str] | None = None) -> str:

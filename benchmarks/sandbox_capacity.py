@@ -26,6 +26,7 @@ from benchmarks.common import (
     PYTHON,
     Result,
     child_process,
+    cpu_seconds,
     emit,
     note,
     run_standalone,
@@ -134,8 +135,9 @@ def load(url: str, threads: int, warmup: float, seconds: float) -> int:
     return 0
 
 
-def measure(url: str) -> tuple[float, int]:
-    """Requests/s served to CLIENT_PROCESSES x THREADS_PER_CLIENT keep-alive clients."""
+def measure(url: str, server_pid: int | None) -> tuple[float, int, float | None]:
+    """Requests/s served to CLIENT_PROCESSES x THREADS_PER_CLIENT keep-alive clients, the
+    errors, and the server's CPU seconds per answer (over the whole load, warm-up included)."""
     import subprocess
 
     argv = [
@@ -154,6 +156,7 @@ def measure(url: str) -> tuple[float, int]:
     clients = [
         subprocess.Popen(argv, stdout=subprocess.PIPE, text=True) for _ in range(CLIENT_PROCESSES)
     ]
+    cpu_before = cpu_seconds(server_pid) if server_pid else None
     ok = errors = 0
     try:
         for client in clients:
@@ -164,16 +167,23 @@ def measure(url: str) -> tuple[float, int]:
     finally:
         for client in clients:
             stop_process(client)
-    return ok / MEASURE_S, errors
+    cpu_after = cpu_seconds(server_pid) if server_pid else None
+    per_answer = None
+    if cpu_before is not None and cpu_after is not None and ok:
+        # Answers in the warm-up are not counted in ``ok``: scale them in by time.
+        per_answer = (cpu_after - cpu_before) / (ok * (WARMUP_S + MEASURE_S) / MEASURE_S)
+    return ok / MEASURE_S, errors, per_answer
 
 
 def run() -> list[Result]:
     with sandbox_process("--orders", "20") as sandbox:
         url = signed_url(sandbox.url, "GetFailureReasons")
-        sandbox_rate, sandbox_errors = measure(url)
+        sandbox_rate, sandbox_errors, sandbox_cpu = measure(url, sandbox.pid)
     argv = [PYTHON, "-m", "benchmarks.sandbox_capacity", "--trivial-server"]
-    with child_process(argv, ready=r"listening on (http://\S+/)") as (_, trivial_url):
-        trivial_rate, trivial_errors = measure(trivial_url + url.split("/", 3)[3])
+    with child_process(argv, ready=r"listening on (http://\S+/)") as (server, trivial_url):
+        trivial_rate, trivial_errors, trivial_cpu = measure(
+            trivial_url + url.split("/", 3)[3], server.pid
+        )
     if sandbox_errors or trivial_errors:
         note(f"errors: sandbox {sandbox_errors}, trivial server {trivial_errors}")
     result = Result(
@@ -190,8 +200,14 @@ def run() -> list[Result]:
     emit([result])
     note(
         f"{MEASURE_S:g} s measured after {WARMUP_S:g} s of warm-up; clients and server share "
-        "the machine's cores"
+        "the machine's cores, so the clients' own CPU limits both rates"
     )
+    if sandbox_cpu and trivial_cpu:
+        note(
+            f"server CPU per answer: sandbox {sandbox_cpu * 1e6:.0f} us, trivial server "
+            f"{trivial_cpu * 1e6:.0f} us ({sandbox_cpu / trivial_cpu:.1f}x); one core (one GIL) "
+            f"would serve at most ~{1 / sandbox_cpu:,.0f} vs ~{1 / trivial_cpu:,.0f} answers/s"
+        )
     return [result]
 
 
