@@ -30,8 +30,12 @@ def canonical_query(params: Mapping[str, str]) -> str:
 
 def sign(params: Mapping[str, str], api_key: str) -> str:
     """Lower-case hex HMAC-SHA256 of the canonical query string, keyed with the API key."""
-    message = canonical_query(params).encode("utf-8")
-    return hmac.new(api_key.encode("utf-8"), message, hashlib.sha256).hexdigest()
+    return sign_query(canonical_query(params), api_key)
+
+
+def sign_query(query: str, api_key: str) -> str:
+    """``sign`` for a canonical query string already built (the client sends that string)."""
+    return hmac.new(api_key.encode("utf-8"), query.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def signatures_match(expected: str, given: str) -> bool:

@@ -37,7 +37,12 @@ from airflow_seller_provider.client.errors import (
 )
 from airflow_seller_provider.client.models import Response
 from airflow_seller_provider.client.parsing import parse_response, redact
-from airflow_seller_provider.client.signing import API_VERSION, canonical_query, sign, utc_timestamp
+from airflow_seller_provider.client.signing import (
+    API_VERSION,
+    canonical_query,
+    sign_query,
+    utc_timestamp,
+)
 
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
@@ -287,7 +292,7 @@ class Transport:
             "Version": API_VERSION,
         }
         query = canonical_query(signed)
-        url = f"{self.base_url}?{query}&Signature={sign(signed, self._api_key)}"
+        url = f"{self.base_url}?{query}&Signature={sign_query(query, self._api_key)}"
         started = self.clock()
         state: dict[str, object] = {"status": None, "sent": False}
         outcome = "ok"
