@@ -134,65 +134,34 @@ class OrderItem:
 
     @classmethod
     def from_node(cls, node: dict[str, Any], order_id: int | None = None) -> OrderItem:
-        # The hot path of every item list: the same rules as ``_text``/``_int``/
-        # ``parse_datetime``, with the common case (a str value) inlined.
+        # The hot path of every item list: the rules of ``_text``/``_int``/``parse_datetime``
+        # on values fetched once.
         get = node.get if isinstance(node, dict) else _NO_FIELDS.get
         fallback = order_id or 0
-        value = get("OrderItemId", "")
-        item_id = (
-            int(value)
-            if type(value) is str and value.isdigit() and value.isascii()
-            else _int_of(value if type(value) is str else _coerce(value))
-        )
-        value = get("OrderId", "")
-        own_order = (
-            int(value)
-            if type(value) is str and value.isdigit() and value.isascii()
-            else _int_of(value if type(value) is str else _coerce(value), fallback)
-        )
-        sku = get("Sku", "")
-        if type(sku) is not str:
-            sku = _coerce(sku)
-        status = get("Status", "")
-        if type(status) is not str:
-            status = _coerce(status)
-        shipping = get("ShippingType", "")
-        if type(shipping) is not str:
-            shipping = _coerce(shipping)
-        shop_sku = get("ShopSku", "")
-        if type(shop_sku) is not str:
-            shop_sku = _coerce(shop_sku)
-        name = get("Name", "")
-        if type(name) is not str:
-            name = _coerce(name)
-        reason = get("Reason", "")
-        if type(reason) is not str:
-            reason = _coerce(reason)
-        detail = get("ReasonDetail", "")
-        if type(detail) is not str:
-            detail = _coerce(detail)
-        package = get("PackageId", "")
-        if type(package) is not str:
-            package = _coerce(package)
-        created = get("CreatedAt", "")
-        created = (created if type(created) is str else _coerce(created)).strip()
-        updated = get("UpdatedAt", "")
-        updated = (updated if type(updated) is str else _coerce(updated)).strip()
         return cls(
-            item_id,
-            own_order or fallback,
-            sku,
-            status,
-            shipping,
-            shop_sku,
-            name,
-            reason,
-            detail,
-            package,
-            _parse_datetime_text(created) if created else None,
-            _parse_datetime_text(updated) if updated else None,
+            _int_of(_str(get("OrderItemId"))),
+            _int_of(_str(get("OrderId")), fallback) or fallback,
+            _str(get("Sku")),
+            _str(get("Status")),
+            _str(get("ShippingType")),
+            _str(get("ShopSku")),
+            _str(get("Name")),
+            _str(get("Reason")),
+            _str(get("ReasonDetail")),
+            _str(get("PackageId")),
+            _date(get("CreatedAt")),
+            _date(get("UpdatedAt")),
             node,
         )
+
+
+def _str(value: Any) -> str:
+    return value if type(value) is str else _coerce(value)
+
+
+def _date(value: Any) -> datetime | None:
+    text = _str(value).strip()
+    return _parse_datetime_text(text) if text else None
 
 
 @dataclass(frozen=True, slots=True)
