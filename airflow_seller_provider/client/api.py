@@ -238,7 +238,8 @@ class SellerCenterClient:
         """Every order matching the filters, page after page (``limit`` orders a page,
         default ``page_size``). Naive datetimes are taken as UTC.
 
-        Ends on an empty or short page or when Offset reaches the Head's TotalCount; raises
+        Ends when Offset reaches the Head's TotalCount (a short page before it means the
+        server caps Limit, and paging goes on), else on a short page, or on an empty one; raises
         ``PagingLimitError`` if ``max_pages`` pages were read without reaching the end.
         Arguments are checked now, before any request; pages are fetched as you iterate.
         """
@@ -299,7 +300,14 @@ class SellerCenterClient:
                 f" of {total}" if total is not None else "",
             )
             yield from orders
-            if len(nodes) < limit or (total is not None and offset >= total):
+            if not nodes:
+                return
+            if total is not None:
+                # TotalCount rules: a short page with more to come means the server caps
+                # Limit below ours (its maximum is undocumented); going on loses nothing.
+                if offset >= total:
+                    return
+            elif len(nodes) < limit:
                 return
 
     def get_order_items(self, order_id: int | str) -> list[OrderItem]:

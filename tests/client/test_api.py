@@ -276,12 +276,14 @@ def orders_page(ids: list[int], total: int | None = None) -> str:
     return xml_ok(body, action="GetOrders", kind="Orders", extra=extra)
 
 
-def serve_orders(rsps, count: int, *, total: bool = False, ignore_offset: bool = False):
-    """A GetOrders endpoint over orders 1..count honouring Limit/Offset."""
+def serve_orders(
+    rsps, count: int, *, total: bool = False, ignore_offset: bool = False, cap: int = 10**6
+):
+    """A GetOrders endpoint over orders 1..count honouring Limit (up to ``cap``)/Offset."""
 
     def answer(request):
         query = query_of(request.url)
-        limit, offset = int(query["Limit"]), int(query["Offset"])
+        limit, offset = min(int(query["Limit"]), cap), int(query["Offset"])
         if ignore_offset:
             offset = 0
         ids = list(range(1, count + 1))[offset : offset + limit]
@@ -317,6 +319,13 @@ def test_paging_stops_at_total_count(rsps, client) -> None:
     orders = list(client.iter_orders(created_after=datetime(2024, 1, 1), limit=3))
     assert len(orders) == 6
     assert sent_pages(rsps) == [("3", "0"), ("3", "3")]
+
+
+def test_paging_goes_on_when_the_server_caps_limit_below_total_count(rsps, client) -> None:
+    serve_orders(rsps, 7, total=True, cap=2)  # asked for 5 a page, given 2: not the end
+    orders = list(client.iter_orders(created_after=datetime(2024, 1, 1), limit=5))
+    assert [o.order_id for o in orders] == list(range(1, 8))
+    assert sent_pages(rsps) == [("5", "0"), ("5", "2"), ("5", "4"), ("5", "6")]
 
 
 def test_paging_is_bounded_by_max_pages(rsps, client) -> None:
