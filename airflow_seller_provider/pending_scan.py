@@ -52,7 +52,12 @@ def scan_pending_items(
     """Every item of the pending orders created in the last ``lookback_days`` days."""
     since = (now or datetime.now(UTC)) - timedelta(days=lookback_days)
     created: dict[int, datetime | None] = {}
-    for order in client.iter_orders(status="pending", created_after=since):
+    # Oldest first, explicitly: orders created during the scan land after the last page
+    # instead of shifting the pages being read.
+    orders = client.iter_orders(
+        status="pending", created_after=since, sort_by="created_at", sort_direction="ASC"
+    )
+    for order in orders:
         created[order.order_id] = order.created_at
     log.info("Pending orders since %s: %d", since.isoformat(), len(created))
     items: list[PendingItem] = []
@@ -134,9 +139,3 @@ def check_brake(
         "Safety brake: " + "; ".join(reasons) + ". Nothing was canceled. Check the stock feed; "
         "if this is right, trigger the DAG again with a run conf that raises the limits."
     )
-
-
-def batches_of(items: Sequence[PendingItem], size: int) -> list[list[dict[str, int]]]:
-    """Small XCom-friendly batches: ``[{"order_item_id": .., "order_id": ..}, ...]``."""
-    entries = [{"order_item_id": i.order_item_id, "order_id": i.order_id} for i in items]
-    return [entries[start : start + size] for start in range(0, len(entries), size)]
