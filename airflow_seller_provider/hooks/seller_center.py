@@ -6,7 +6,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow_seller_provider.client.errors import SellerCenterError
-from airflow_seller_provider.compat import AirflowException, BaseHook, mask_secret
+from airflow_seller_provider.compat import AirflowFailException, BaseHook, mask_secret
 from airflow_seller_provider.connection_fields import (
     DEFAULT_BASE_URL,
     EXTRA_FIELDS,
@@ -17,8 +17,11 @@ if TYPE_CHECKING:
     from airflow_seller_provider.client.api import SellerCenterClient
 
 
-class SellerCenterConnectionError(AirflowException, ValueError):
-    """The connection is incomplete or holds a value the client cannot use."""
+class SellerCenterConnectionError(AirflowFailException, ValueError):
+    """The connection is incomplete or holds a value the client cannot use.
+
+    A task fails at once, without retries: only fixing the connection helps.
+    """
 
 
 # The client's argument names, as the connection's fields that set them.

@@ -192,6 +192,7 @@ def test_a_bad_connection_fails_the_task_naming_it_before_any_request(
         with pytest.raises(SellerCenterConnectionError) as info:
             op.execute({"ti": FakeTI()})
         assert len(mocked.calls) == 0  # nothing left this machine, to any host
+    assert isinstance(info.value, AirflowFailException)  # no task retry: fix the connection
     text = our_own_message(info.value)
     assert text.startswith(f"Connection {conn_id!r}")
     assert all(word in text for word in words), text
