@@ -22,6 +22,7 @@ from airflow_seller_provider.client import SellerCenterClient
 from airflow_seller_provider.client.errors import ResponseError, TransportError
 from tests.client.helpers import API_KEY, USER_ID, xml_error, xml_ok
 from tests.client.test_signing import TRICKY, rfc3986
+from tests.support import serving
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -103,14 +104,8 @@ def verify_and_answer(handler: Handler) -> None:
 
 @pytest.fixture
 def server() -> Iterator[LoopbackServer]:
-    srv = LoopbackServer()
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.daemon = True
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-    thread.join(5)
+    with serving(LoopbackServer()) as srv:
+        yield srv
 
 
 @pytest.fixture

@@ -10,18 +10,9 @@ import pytest
 from airflow_seller_provider.compat import AirflowException, AirflowFailException
 from airflow_seller_provider.operators.cancel_order_item import CancelOrderItemOperator
 from airflow_seller_provider.sandbox.testing import run_sandbox
+from tests.support import FakeTI
 
 CONN_ID = "sc_operator_test"
-
-
-class FakeTI:
-    def __init__(self, try_number: int = 1) -> None:
-        self.try_number = try_number
-        self.pushed: dict[str, object] = {}
-
-    def xcom_push(self, key, value):
-        json.dumps(value)  # XCom values must be JSON-serialisable
-        self.pushed[key] = value
 
 
 @pytest.fixture

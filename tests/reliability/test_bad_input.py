@@ -27,20 +27,11 @@ from airflow_seller_provider.hooks.seller_center import SellerCenterConnectionEr
 from airflow_seller_provider.operators.cancel_order_item import CancelOrderItemOperator
 from airflow_seller_provider.sandbox.testing import Sandbox, run_sandbox
 from tests.conftest import register_secret
+from tests.support import FakeTI
 
 CONN_ID = "sc_reliability_input"
 API_KEY = register_secret(f"bad-input-{secrets.token_urlsafe(18)}")
 CANCEL = "SetStatusToCanceled"
-
-
-class FakeTI:
-    try_number = 1
-
-    def __init__(self) -> None:
-        self.pushed: dict[str, Any] = {}
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.pushed[key] = json.loads(json.dumps(value))
 
 
 @pytest.fixture(scope="module")

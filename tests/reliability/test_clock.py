@@ -7,7 +7,6 @@ check the clock (issue 7). The clock is shifted for the client only (its transpo
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -18,20 +17,11 @@ from airflow_seller_provider.client.errors import ClockSkewError
 from airflow_seller_provider.compat import AirflowFailException
 from airflow_seller_provider.operators.cancel_order_item import CancelOrderItemOperator
 from airflow_seller_provider.sandbox.testing import run_sandbox
+from tests.support import FakeTI
 
 CONN_ID = "sc_reliability_clock"
 SKEWS = [timedelta(minutes=10), timedelta(minutes=-10)]
 SKEW_IDS = ["ahead", "behind"]
-
-
-class FakeTI:
-    try_number = 1
-
-    def __init__(self) -> None:
-        self.pushed: dict[str, object] = {}
-
-    def xcom_push(self, key: str, value: object) -> None:
-        self.pushed[key] = json.loads(json.dumps(value))
 
 
 @pytest.fixture(scope="module")

@@ -35,6 +35,7 @@ from airflow_seller_provider.client.transport import DEFAULT_MAX_RESPONSE_BYTES
 from tests.client.helpers import xml_error, xml_ok
 from tests.client.test_parsing import BILLION_LAUGHS, XXE
 from tests.conftest import register_secret
+from tests.support import serving
 
 API_KEY = register_secret(f"hostile-{secrets.token_urlsafe(18)}")
 MiB = 1024 * 1024
@@ -245,14 +246,8 @@ CASES: dict[str, Case] = {
 
 @pytest.fixture
 def server() -> Iterator[Loopback]:
-    srv = Loopback()
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.daemon = True
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-    thread.join(5)
+    with serving(Loopback()) as srv:
+        yield srv
 
 
 @pytest.mark.parametrize("name", list(CASES))

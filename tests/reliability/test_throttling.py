@@ -8,11 +8,9 @@ with threads, sockets and the sandbox's token bucket.
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import pytest
 
@@ -20,21 +18,12 @@ from airflow_seller_provider.client import SellerCenterClient
 from airflow_seller_provider.client.errors import ThrottlingError
 from airflow_seller_provider.operators.cancel_order_item import CancelOrderItemOperator
 from airflow_seller_provider.sandbox.testing import Sandbox, run_sandbox
+from tests.support import FakeTI
 
 CONN_ID = "sc_reliability_throttle"
 CANCEL = "SetStatusToCanceled"
 LIMIT = 5  # requests per second, on both sides
 BATCH = 100
-
-
-class FakeTI:
-    try_number = 1
-
-    def __init__(self) -> None:
-        self.pushed: dict[str, Any] = {}
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.pushed[key] = json.loads(json.dumps(value))
 
 
 def cancelable(sandbox: Sandbox) -> list[dict[str, int]]:
