@@ -121,17 +121,27 @@ def find_short(
 
 
 def check_brake(
-    short: int, pending: int, *, max_cancellations: int, max_cancel_fraction: float
+    short: int,
+    pending: int,
+    *,
+    max_cancellations: int,
+    max_cancel_fraction: float,
+    fraction_min_items: int = 0,
 ) -> str | None:
-    """Why the run must stop before canceling anything, or None when within the limits."""
+    """Why the run must stop before canceling anything, or None when within the limits.
+
+    The fraction applies only from ``fraction_min_items`` short items on: a small shop's
+    handful of legitimate cancellations can be a large fraction of its few pending items.
+    """
     fraction = short / pending if pending else 0.0
     reasons = []
     if short > max_cancellations:
         reasons.append(f"{short} short items exceed max_cancellations={max_cancellations}")
-    if pending and fraction > max_cancel_fraction:
+    if pending and short >= fraction_min_items and fraction > max_cancel_fraction:
         reasons.append(
             f"{short} of {pending} pending items ({fraction:.0%}) exceed "
             f"max_cancel_fraction={max_cancel_fraction}"
+            + (f" (checked from {fraction_min_items} short items)" if fraction_min_items else "")
         )
     if not reasons:
         return None

@@ -34,6 +34,8 @@ failed.
 *would* be canceled). A safety brake stops the run before any cancellation when the short
 items exceed `max_cancellations` or `max_cancel_fraction` of the pending items (a broken
 stock feed would otherwise cancel everything); raise them in the run conf on purpose only.
+The fraction is checked from `fraction_min_items` short items on, so that a small shop's few
+legitimate cancellations are not blocked.
 
 **Pool:** the tasks that call Seller Center (`find_short_items`, `cancel_short_items`) run in
 the pool `seller_center`, which caps them across all workers: create it once, e.g.
@@ -66,6 +68,7 @@ SELLER_CENTER_POOL = "seller_center"
         "batch_size": Param(100, type="integer", minimum=1, maximum=1000),
         "max_cancellations": Param(500, type="integer", minimum=0),
         "max_cancel_fraction": Param(0.5, type="number", minimum=0, maximum=1),
+        "fraction_min_items": Param(20, type="integer", minimum=0),
         "stock_source": Param(
             None,
             type=["null", "string"],
@@ -114,6 +117,7 @@ def cancel_short_stock_items() -> None:
             found["pending"],
             max_cancellations=int(params["max_cancellations"]),
             max_cancel_fraction=float(params["max_cancel_fraction"]),
+            fraction_min_items=int(params.get("fraction_min_items", 0)),
         )
         if stop:
             raise AirflowFailException(stop)

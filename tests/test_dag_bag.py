@@ -33,6 +33,7 @@ def test_example_dag_shape_and_params():
     assert defaults["seller_center_conn_id"] == "seller_center_default"
     assert defaults["dry_run"] is False
     assert defaults["lookback_days"] == 30
+    assert defaults["fraction_min_items"] == 20
     for name in ("reason_detail", "batch_size", "max_cancellations", "max_cancel_fraction"):
         assert name in defaults
     assert {t.task_id for t in dag.tasks} == {

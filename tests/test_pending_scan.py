@@ -66,3 +66,9 @@ def test_safety_brake():
     stop = check_brake(600, 2000, max_cancellations=500, max_cancel_fraction=0.5)
     assert stop and "max_cancellations=500" in stop
     assert check_brake(0, 0, max_cancellations=0, max_cancel_fraction=0.0) is None
+    # A small shop: 8 of 10 pending items short is a fraction the brake lets through below
+    # fraction_min_items, and stops from it on.
+    limits = {"max_cancellations": 500, "max_cancel_fraction": 0.5}
+    assert check_brake(8, 10, **limits, fraction_min_items=20) is None
+    stop = check_brake(25, 30, **limits, fraction_min_items=20)
+    assert stop and "25 of 30" in stop and "from 20 short items" in stop

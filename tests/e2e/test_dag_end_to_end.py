@@ -93,3 +93,16 @@ def test_a_failed_cancellation_fails_the_run(airflow_db):
         assert summary["failed"] == len(predicted) and summary["canceled"] == 0
         assert "E009" in log
         assert sandbox.state()["orders"] == before["orders"]
+
+
+def test_a_small_shop_is_not_stopped_by_the_fraction_brake(airflow_db):
+    # Seed 4 with 20 orders: 11 of 19 pending items are short (58% > max_cancel_fraction),
+    # fewer than fraction_min_items, so they are canceled.
+    with run_sandbox(seed=4, orders=20) as sandbox:
+        before = sandbox.state()
+        predicted = predict_short(before, sandbox.user_id)
+        assert 0 < len(predicted) < 20
+        code, log = run_dag(sandbox.airflow_conn_json())
+        assert code == 0, save_log(log, "dag-small-shop")
+        assert newly_canceled(before, sandbox.state()) == predicted
+        assert summary_from_log(log)["canceled"] == len(predicted)
