@@ -9,6 +9,7 @@ from __future__ import annotations
 DEFAULT_BASE_URL = "https://sellercenter-api.falabella.com/"
 BUSINESS_UNITS = ("FACL", "FACO", "FAPE")
 FORMATS = ("XML", "JSON")
+CANCEL_SCOPES = ("item", "package")
 
 # extra name -> (label, description, JSON-schema type, enum or None, default or None)
 EXTRA_FIELDS: dict[str, dict] = {
@@ -19,8 +20,8 @@ EXTRA_FIELDS: dict[str, dict] = {
     },
     "business_unit": {
         "label": "Business unit",
-        "description": "FACL (Chile), FACO (Colombia) or FAPE (Peru): whose stock counts, "
-        "and the last part of the User-Agent.",
+        "description": "FACL (Chile), FACO (Colombia) or FAPE (Peru): the last part of the "
+        "User-Agent. Each order still uses its own country's stock (its OperatorCode).",
         "schema": {
             "type": ["string", "null"],
             "enum": [*BUSINESS_UNITS, None],
@@ -65,6 +66,18 @@ EXTRA_FIELDS: dict[str, dict] = {
         "task. Empty: no client-side limit.",
         "schema": {"type": ["number", "null"]},
     },
+    "cancel_scope": {
+        "label": "Cancel scope",
+        "description": "What SetStatusToCanceled cancels on this account: item (default) or "
+        "package (every pending item of the same PackageId). Undocumented: set package if "
+        "runs report collateral_canceled items.",
+        "schema": {
+            "type": ["string", "null"],
+            "enum": [*CANCEL_SCOPES, None],
+            "default": "item",
+            "values_display": {"item": "item", "package": "package", "null": "not set (item)"},
+        },
+    },
 }
 
 UI_FIELD_BEHAVIOUR: dict = {
@@ -81,6 +94,7 @@ UI_FIELD_BEHAVIOUR: dict = {
         "timeout": "30",
         "max_retries": "5",
         "rate_limit": "10",
+        "cancel_scope": "item",
     },
 }
 

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from lxml import etree
 
 from airflow_seller_provider.client.errors import (
     PagingLimitError,
@@ -25,6 +26,7 @@ from airflow_seller_provider.client.errors import (
     SellerCenterError,
 )
 from airflow_seller_provider.client.models import (
+    BUSINESS_UNITS,
     ORDER_STATUSES,
     CancelResult,
     Order,
@@ -32,6 +34,7 @@ from airflow_seller_provider.client.models import (
     Product,
     Reason,
     Response,
+    WarehouseStock,
     children,
 )
 from airflow_seller_provider.client.transport import (
@@ -50,17 +53,22 @@ __all__ = ["BUSINESS_UNITS", "FORMATS", "SellerCenterClient", "order_items_by_or
 
 log = logging.getLogger("airflow_seller_provider.client")
 
-BUSINESS_UNITS = ("FACL", "FACO", "FAPE")
 FORMATS = ("XML", "JSON")
 SORT_BY = ("created_at", "updated_at")
 SORT_DIRECTIONS = ("ASC", "DESC")
+# GetOrders answers Version 1.0 (deprecated in v600) and 2.0 (sorted by updated_at).
+GET_ORDERS_VERSIONS = ("1.0", "2.0")
+MAX_STOCK_UPDATES = 500
 # Parameters the transport sets on every call; a caller may not override them.
 RESERVED_PARAMS = frozenset({"Action", "Format", "Timestamp", "UserID", "Version", "Signature"})
 _ACTION = re.compile(r"[A-Za-z][A-Za-z0-9]{0,63}")
 
 
 def order_items_by_order(body: Any) -> dict[int, list[OrderItem]]:
-    """A GetMultipleOrderItems Body -> ``{order id: [OrderItem, ...]}`` in answer order."""
+    """A GetMultipleOrderItems Body -> ``{order id: [OrderItem, ...]}`` in answer order.
+
+    Each item carries its order's OperatorCode and ShippingType (items have none of their
+    own), so the shortage rule can tell whose stock it uses and who ships it."""
     result: dict[int, list[OrderItem]] = {}
     from_node = OrderItem.from_node
     for order in children(body, "Orders", "Order"):
@@ -71,8 +79,12 @@ def order_items_by_order(body: Any) -> dict[int, list[OrderItem]]:
         if not (text.isascii() and text.isdigit()):
             continue
         order_id = int(text)
+        operator = order.get("OperatorCode")
+        operator = operator.strip().lower() if isinstance(operator, str) else ""
+        shipping = order.get("ShippingType")
+        shipping = shipping.strip() if isinstance(shipping, str) else ""
         items = [
-            from_node(node, order_id)
+            from_node(node, order_id, operator, shipping)
             for node in children(order, "OrderItems", "OrderItem")
             if isinstance(node, dict)
         ]
@@ -207,10 +219,17 @@ class SellerCenterClient:
     # ------------------------------------------------------------------ generic
 
     def call(
-        self, action: str, params: Mapping[str, Any] | None = None, *, method: str = "GET"
+        self,
+        action: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        method: str = "GET",
+        version: str = "1.0",
+        body: bytes | None = None,
     ) -> Response:
-        """Any call: ``params`` are sent as strings (None values are left out). Returns the
-        SuccessResponse; raises ``SellerCenterError`` (its kind by error code)."""
+        """Any call: ``params`` are sent as strings (None values are left out); ``body`` (a
+        POST's XML, never signed). Returns the SuccessResponse; raises ``SellerCenterError``
+        (its kind by error code)."""
         if not isinstance(action, str) or not _ACTION.fullmatch(action):
             raise ValueError(
                 f"action {action!r} is not a Seller Center call name such as GetOrders"
@@ -218,7 +237,11 @@ class SellerCenterClient:
         verb = method.upper() if isinstance(method, str) else method
         if verb not in ("GET", "POST"):
             raise ValueError(f"method {method!r} must be GET or POST")
-        return self.transport.request(action, _params(params), verb)
+        if version not in GET_ORDERS_VERSIONS:
+            raise ValueError(f"version {version!r} must be one of {', '.join(GET_ORDERS_VERSIONS)}")
+        if body is not None and (verb != "POST" or not isinstance(body, bytes)):
+            raise ValueError("body must be bytes, sent with method POST")
+        return self.transport.request(action, _params(params), verb, version=version, body=body)
 
     # ------------------------------------------------------------------- orders
 
@@ -234,6 +257,7 @@ class SellerCenterClient:
         sort_direction: str | None = None,
         limit: int | None = None,
         max_pages: int = 10_000,
+        version: str = "1.0",
     ) -> Iterator[Order]:
         """Every order matching the filters, page after page (``limit`` orders a page,
         default ``page_size``). Naive datetimes are taken as UTC.
@@ -241,6 +265,7 @@ class SellerCenterClient:
         Ends when Offset reaches the Head's TotalCount (a short page before it means the
         server caps Limit, and paging goes on), else on a short page, or on an empty one; raises
         ``PagingLimitError`` if ``max_pages`` pages were read without reaching the end.
+        ``version="2.0"`` asks for GetOrders' newer form (sorted by updated_at by default).
         Arguments are checked now, before any request; pages are fetched as you iterate.
         """
         if created_after is None and updated_after is None:
@@ -273,9 +298,12 @@ class SellerCenterClient:
             params["SortDirection"] = _choice(sort_direction, "sort_direction", SORT_DIRECTIONS)
         page_limit = self.page_size if limit is None else _positive_int(limit, "limit")
         max_pages = _positive_int(max_pages, "max_pages")
-        return self._order_pages(params, page_limit, max_pages)
+        version = _choice(version, "version", GET_ORDERS_VERSIONS, upper=False)
+        return self._order_pages(params, page_limit, max_pages, version)
 
-    def _order_pages(self, params: dict[str, str], limit: int, max_pages: int) -> Iterator[Order]:
+    def _order_pages(
+        self, params: dict[str, str], limit: int, max_pages: int, version: str
+    ) -> Iterator[Order]:
         offset = pages = 0
         while True:
             if pages >= max_pages:
@@ -284,7 +312,9 @@ class SellerCenterClient:
                     "date range or raise max_pages",
                     action="GetOrders",
                 )
-            response = self.call("GetOrders", {**params, "Limit": limit, "Offset": offset})
+            response = self.call(
+                "GetOrders", {**params, "Limit": limit, "Offset": offset}, version=version
+            )
             pages += 1
             nodes = [n for n in children(response.body, "Orders", "Order") if isinstance(n, dict)]
             try:
@@ -390,31 +420,75 @@ class SellerCenterClient:
             )
         return products
 
-    def get_stock(self, skus: Iterable[str]) -> dict[str, int]:
-        """Stock of the configured business unit per seller SKU.
+    def get_stock(self, skus: Iterable[str]) -> dict[tuple[str, str], int]:
+        """Sellable stock per ``(business unit, seller SKU)``, e.g. ``{("FACL", "A"): 3}``,
+        from GetProducts' ``BusinessUnits``: every unit each product has, not only the
+        connection's (each order uses its own country's stock).
 
-        A SKU the API does not know, or a product without that business unit, is absent:
-        unknown stock is not zero stock.
+        Seller Center's figure already excludes the units reserved by pending orders, and
+        may be negative when the declared quantity fell below them. A SKU the API does not
+        know, or a unit a product lacks, is absent: unknown stock is not zero stock.
         """
-        if self.business_unit is None:
-            raise ValueError(
-                "get_stock needs a business_unit (FACL, FACO or FAPE): whose stock counts; "
-                "set it on the client or the connection's extra"
-            )
         wanted = set(_dedup(_sku(s) for s in _id_list(skus, "skus")))
-        stock: dict[str, int] = {}
+        stock: dict[tuple[str, str], int] = {}
         for product in self.get_products(sorted(wanted)):
             if product.seller_sku not in wanted:
                 continue
-            if self.business_unit in product.stock:
-                stock[product.seller_sku] = product.stock[self.business_unit]
-            else:
-                log.warning(
-                    "GetProducts: SKU %r has no %s business unit; its stock is left out",
-                    product.seller_sku,
-                    self.business_unit,
-                )
+            for unit, units in product.stock.items():
+                stock[(unit, product.seller_sku)] = units
         return stock
+
+    def iter_warehouse_stock(
+        self, skus: Iterable[str] | None = None, *, limit: int = 1000, max_pages: int = 10_000
+    ) -> Iterator[WarehouseStock]:
+        """GetStock: sellable stock per SKU and warehouse (reserved units excluded), paged
+        ``limit`` SKUs a page (the API's maximum is 1000)."""
+        params: dict[str, Any] = {}
+        if skus is not None:
+            wanted = _dedup(_sku(s) for s in _id_list(skus, "skus"))
+            params["SkuSellerList"] = json.dumps(wanted, ensure_ascii=False, separators=(",", ":"))
+        limit = _positive_int(limit, "limit")
+        if limit > 1000:
+            raise ValueError(f"limit {limit!r} must be at most 1000 (GetStock's page maximum)")
+        max_pages = _positive_int(max_pages, "max_pages")
+        offset = 0
+        for _ in range(max_pages):
+            response = self.call("GetStock", {**params, "Limit": limit, "Offset": offset})
+            products = [
+                n for n in children(response.body, "Products", "Product") if isinstance(n, dict)
+            ]
+            for node in products:
+                yield from WarehouseStock.from_product_node(node)
+            offset += len(products)
+            total = response.total_count
+            if not products or (total is not None and offset >= total):
+                return
+            if total is None and len(products) < limit:
+                return
+        raise PagingLimitError(
+            f"read {max_pages} GetStock pages without reaching the end; raise max_pages",
+            action="GetStock",
+        )
+
+    def update_stock(self, quantities: Mapping[str, int]) -> Response:
+        """UpdateStock: set the declared warehouse quantity of each SKU (at most 500 a
+        call) in the main warehouse of the business unit the User-Agent names."""
+        if not isinstance(quantities, Mapping) or not quantities:
+            raise ValueError("quantities must be a non-empty mapping {seller SKU: units}")
+        if len(quantities) > MAX_STOCK_UPDATES:
+            raise ValueError(
+                f"{len(quantities)} SKUs: UpdateStock takes at most {MAX_STOCK_UPDATES} a call"
+            )
+        root = etree.Element("Request")
+        warehouse = etree.SubElement(root, "Warehouse")
+        for sku, units in quantities.items():
+            if not isinstance(units, int) or isinstance(units, bool) or units < 0:
+                raise ValueError(f"quantity {units!r} of SKU {sku!r} must be a whole number >= 0")
+            entry = etree.SubElement(warehouse, "Stock")
+            etree.SubElement(entry, "SellerSku").text = _sku(sku)
+            etree.SubElement(entry, "Quantity").text = str(units)
+        body = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+        return self.call("UpdateStock", method="POST", body=body)
 
     # ----------------------------------------------------------------- canceling
 

@@ -6,10 +6,14 @@ so XML and JSON give equal objects. ``raw`` keeps the whole element for fields n
 
 from __future__ import annotations
 
+import logging
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
+
+log = logging.getLogger("airflow_seller_provider.client")
 
 ORDER_ITEM_STATUSES = (
     "pending",
@@ -33,6 +37,61 @@ ORDER_STATUSES = (
     "failed",
 )
 FULFILLMENT = "Fulfillment"
+BUSINESS_UNITS = ("FACL", "FACO", "FAPE")
+
+# Who ships an item decides whether it uses the seller's stock and whether the seller may
+# cancel it. The documented names: items say ``Fulfillment`` (Fulfillment by Falabella),
+# orders ``Own Warehouse`` (filter value ``own_warehouse``); the seller ships ``Dropshipping``
+# and ``Cross docking`` (through Falabella's hub). Compared case-, space- and
+# underscore-insensitively.
+SHIPPED_BY_MARKETPLACE = frozenset({"fulfillment", "own warehouse"})
+SHIPPED_BY_SELLER = frozenset({"dropshipping", "cross docking"})
+Shipper = Literal["marketplace", "seller", "unknown"]
+_unknown_shipping_logged: set[str] = set()
+_unknown_shipping_lock = threading.Lock()
+
+
+def _shipping_key(value: str) -> str:
+    return " ".join(value.replace("_", " ").replace("-", " ").lower().split())
+
+
+def who_ships(shipping_type: str) -> Shipper:
+    """``marketplace``, ``seller`` or ``unknown`` (blank or unrecognised: logged once per
+    value, and never the seller's to cancel)."""
+    key = _shipping_key(shipping_type or "")
+    if key in SHIPPED_BY_MARKETPLACE:
+        return "marketplace"
+    if key in SHIPPED_BY_SELLER:
+        return "seller"
+    if key:
+        with _unknown_shipping_lock:
+            first = key not in _unknown_shipping_logged
+            _unknown_shipping_logged.add(key)
+        if first:
+            log.warning(
+                "Unrecognised ShippingType %r: items with it are never canceled (not ours to "
+                "decide); known: Fulfillment, Own Warehouse, Dropshipping, Cross docking",
+                shipping_type,
+            )
+    return "unknown"
+
+
+def combined_shipper(item_type: str, order_type: str) -> Shipper:
+    """Who ships an item, from its own ShippingType and its order's: one blank defers to
+    the other; two that disagree are ``unknown`` (not ours to decide)."""
+    item_key, order_key = (item_type or "").strip(), (order_type or "").strip()
+    if not item_key:
+        return who_ships(order_key)
+    if not order_key:
+        return who_ships(item_key)
+    item_says, order_says = who_ships(item_key), who_ships(order_key)
+    return item_says if item_says == order_says else "unknown"
+
+
+def business_unit_of(operator_code: str) -> str | None:
+    """``facl`` -> ``FACL``; blank or not a known unit -> None."""
+    code = (operator_code or "").strip().upper()
+    return code if code in BUSINESS_UNITS else None
 
 
 def parse_datetime(value: Any) -> datetime | None:
@@ -126,14 +185,33 @@ class OrderItem:
     package_id: str = ""
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    operator_code: str = ""
+    """The order's OperatorCode (``facl``): items carry none of their own."""
+    order_shipping_type: str = ""
+    """The order's ShippingType (``Own Warehouse``, ``Dropshipping``...), when known."""
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def is_fulfillment(self) -> bool:
-        return self.shipping_type.strip().lower() == FULFILLMENT.lower()
+        """Shipped by the marketplace (Fulfillment by Falabella): not the seller's stock."""
+        return self.shipped_by == "marketplace"
+
+    @property
+    def shipped_by(self) -> Shipper:
+        return combined_shipper(self.shipping_type, self.order_shipping_type)
+
+    @property
+    def business_unit(self) -> str | None:
+        return business_unit_of(self.operator_code)
 
     @classmethod
-    def from_node(cls, node: dict[str, Any], order_id: int | None = None) -> OrderItem:
+    def from_node(
+        cls,
+        node: dict[str, Any],
+        order_id: int | None = None,
+        operator_code: str = "",
+        order_shipping_type: str = "",
+    ) -> OrderItem:
         # The hot path of every item list: the rules of ``_text``/``_int``/``parse_datetime``
         # on values fetched once.
         get = node.get if isinstance(node, dict) else _NO_FIELDS.get
@@ -151,6 +229,8 @@ class OrderItem:
             _str(get("PackageId")),
             _date(get("CreatedAt")),
             _date(get("UpdatedAt")),
+            operator_code,
+            order_shipping_type,
             node,
         )
 
@@ -173,7 +253,14 @@ class Order:
     statuses: tuple[str, ...] = ()
     items_count: int = 0
     price: str = ""
+    operator_code: str = ""
+    """``facl``, ``faco``, ``fape``: the business unit (country) whose stock the order uses."""
+    shipping_type: str = ""
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def business_unit(self) -> str | None:
+        return business_unit_of(self.operator_code)
 
     @classmethod
     def from_node(cls, node: dict[str, Any]) -> Order:
@@ -185,6 +272,8 @@ class Order:
             statuses=tuple(str(s) for s in children(node, "Statuses", "Status")),
             items_count=_int(node, "ItemsCount"),
             price=_text(node, "Price"),
+            operator_code=_text(node, "OperatorCode").strip().lower(),
+            shipping_type=_text(node, "ShippingType").strip(),
             raw=node,
         )
 
@@ -207,6 +296,33 @@ class Product:
         return cls(
             seller_sku=_text(node, "SellerSku"), name=_text(node, "Name"), stock=stock, raw=node
         )
+
+
+@dataclass(frozen=True, slots=True)
+class WarehouseStock:
+    """One row of GetStock: a SKU's sellable quantity in one warehouse (reserved units
+    excluded). ``operator_code`` is blank when the answer does not name the unit."""
+
+    seller_sku: str
+    quantity: int
+    facility_id: str = ""
+    seller_warehouse_id: str = ""
+    operator_code: str = ""
+
+    @classmethod
+    def from_product_node(cls, node: dict[str, Any]) -> list[WarehouseStock]:
+        sku = _text(node, "SellerSku")
+        return [
+            cls(
+                seller_sku=sku,
+                quantity=_int(unit, "Quantity"),
+                facility_id=_text(unit, "FacilityId"),
+                seller_warehouse_id=_text(unit, "SellerWarehouseId"),
+                operator_code=_text(unit, "OperatorCode").strip().lower(),
+            )
+            for unit in children(node, "Warehouses", "Warehouse")
+            if isinstance(unit, dict)
+        ]
 
 
 @dataclass(frozen=True, slots=True)

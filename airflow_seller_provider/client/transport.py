@@ -206,10 +206,16 @@ class Transport:
     # ------------------------------------------------------------------ the call
 
     def request(
-        self, action: str, params: Mapping[str, str] | None = None, method: str = "GET"
+        self,
+        action: str,
+        params: Mapping[str, str] | None = None,
+        method: str = "GET",
+        *,
+        version: str = API_VERSION,
+        body: bytes | None = None,
     ) -> Response:
         """One API call, retried as its errors allow. Raises the last error, with
-        ``attempts`` and ``lost_answer`` set."""
+        ``attempts`` and ``lost_answer`` set. ``body`` (never signed) goes with a POST."""
         start = self.clock()
         deadline = start + self.max_retry_time
         attempt = 0
@@ -218,7 +224,7 @@ class Transport:
         while True:
             attempt += 1
             try:
-                return self._attempt(action, params or {}, method, attempt)
+                return self._attempt(action, params or {}, method, attempt, version, body)
             except SellerCenterError as exc:
                 error = exc
             lost = lost or bool(getattr(error, "_maybe_applied", False))
@@ -276,7 +282,13 @@ class Transport:
     # --------------------------------------------------------------- one attempt
 
     def _attempt(
-        self, action: str, params: Mapping[str, str], method: str, attempt: int
+        self,
+        action: str,
+        params: Mapping[str, str],
+        method: str,
+        attempt: int,
+        version: str = API_VERSION,
+        body: bytes | None = None,
     ) -> Response:
         if self.limiter is not None:
             wait = self.limiter.reserve(self.clock())
@@ -289,7 +301,7 @@ class Transport:
             "Format": self.response_format,
             "Timestamp": timestamp,
             "UserID": self.user_id,
-            "Version": API_VERSION,
+            "Version": version,
         }
         query = canonical_query(signed)
         url = f"{self.base_url}?{query}&Signature={sign_query(query, self._api_key)}"
@@ -297,7 +309,7 @@ class Transport:
         state: dict[str, object] = {"status": None, "sent": False}
         outcome = "ok"
         try:
-            return self._exchange(action, method, url, state)
+            return self._exchange(action, method, url, state, body)
         except SellerCenterError as exc:
             outcome = exc.code or type(exc).__name__
             exc._timestamp = timestamp  # type: ignore[attr-defined]
@@ -319,7 +331,14 @@ class Transport:
                     outcome,
                 )
 
-    def _exchange(self, action: str, method: str, url: str, state: dict[str, object]) -> Response:
+    def _exchange(
+        self,
+        action: str,
+        method: str,
+        url: str,
+        state: dict[str, object],
+        body: bytes | None = None,
+    ) -> Response:
         # Errors are raised outside the ``except`` blocks so that they carry no chained
         # requests exception, whose text holds the signed URL.
         failure: SellerCenterError | None = None
@@ -327,7 +346,10 @@ class Transport:
             response = self.session.request(
                 method,
                 url,
-                headers=self._headers,
+                headers=self._headers
+                if body is None
+                else {**self._headers, "Content-Type": "application/xml; charset=utf-8"},
+                data=body,
                 timeout=(self.timeout, self.timeout),
                 stream=True,
                 allow_redirects=False,

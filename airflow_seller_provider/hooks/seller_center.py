@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_seller_provider.client.errors import SellerCenterError
 from airflow_seller_provider.compat import AirflowFailException, BaseHook, mask_secret
 from airflow_seller_provider.connection_fields import (
+    CANCEL_SCOPES,
     DEFAULT_BASE_URL,
     EXTRA_FIELDS,
     UI_FIELD_BEHAVIOUR,
@@ -147,6 +148,20 @@ class SellerCenterHook(BaseHook):
             raise SellerCenterConnectionError(
                 f"Connection {self.seller_center_conn_id!r}: {text}"
             ) from None
+
+    def cancel_scope(self) -> str:
+        """The connection's extra ``cancel_scope``: ``item`` (default) or ``package``."""
+        extra = self.get_connection(self.seller_center_conn_id).extra_dejson or {}
+        value = extra.get("cancel_scope")
+        if _blank(value):
+            return CANCEL_SCOPES[0]
+        scope = str(value).strip().lower()
+        if scope not in CANCEL_SCOPES:
+            raise SellerCenterConnectionError(
+                f"Connection {self.seller_center_conn_id!r}: extra 'cancel_scope' is {value!r}; "
+                f"it must be one of {', '.join(CANCEL_SCOPES)}."
+            )
+        return scope
 
     def get_conn(self) -> SellerCenterClient:
         """The client for this connection, built once per hook."""

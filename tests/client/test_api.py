@@ -239,12 +239,18 @@ def test_bad_id_message_names_the_value_and_what_to_do(client) -> None:
     )
 
 
-def test_get_stock_without_business_unit_fails_before_any_request(rsps, make_client) -> None:
+def test_get_stock_needs_no_business_unit_on_the_client(rsps, make_client) -> None:
+    # Each order uses its own country's stock: the client's unit only names the User-Agent.
     client = make_client(business_unit=None)
-    rsps.add(responses.GET, BASE_URL, body=xml_ok())
-    with pytest.raises(ValueError, match="business_unit"):
-        client.get_stock(["SKU-1"])
-    no_request(rsps)
+    rsps.add(
+        responses.GET,
+        BASE_URL,
+        body=xml_ok(
+            "<Products>" + product_xml("SKU-1", [("fape", 2)]) + "</Products>",
+            action="GetProducts",
+        ),
+    )
+    assert client.get_stock(["SKU-1"]) == {("FAPE", "SKU-1"): 2}
 
 
 # --------------------------------------------------------------- call()
@@ -530,11 +536,18 @@ def serve_products(rsps):
     rsps.add_callback(responses.GET, BASE_URL, callback=answer)
 
 
-def test_get_stock_of_the_business_unit(rsps, make_client) -> None:
+def test_get_stock_of_every_business_unit(rsps, make_client) -> None:
     client = make_client(business_unit="facl", sku_batch_size=2)
     serve_products(rsps)
     stock = client.get_stock(["A", "B", "C", "Ñ 1", "UNKNOWN", "A"])
-    assert stock == {"A": 5, "B": 0, "Ñ 1": 2}  # C has no FACL unit, UNKNOWN is unknown
+    # Every unit each product has, whatever the client's own; UNKNOWN is absent, not zero.
+    assert stock == {
+        ("FACL", "A"): 5,
+        ("FACO", "A"): 7,
+        ("FACL", "B"): 0,
+        ("FAPE", "C"): 3,
+        ("FACL", "Ñ 1"): 2,
+    }
     lists = [json.loads(query_of(c.request.url)["SkuSellerList"]) for c in rsps.calls]
     assert [len(x) for x in lists] == [2, 2, 1]
     assert sorted(s for x in lists for s in x) == sorted(["A", "B", "C", "Ñ 1", "UNKNOWN"])
@@ -558,7 +571,19 @@ def test_get_products_in_json(rsps, make_client) -> None:
         }
     }
     rsps.add(responses.GET, BASE_URL, body=json_ok(body, action="GetProducts"))
-    assert client.get_stock(["A"]) == {"A": 4}
+    assert client.get_stock(["A"]) == {("FACO", "A"): 4}
+
+
+def test_negative_stock_is_kept(rsps, client) -> None:
+    # Seller Center's Stock excludes reserved units: below zero is a shortage, not noise.
+    rsps.add(
+        responses.GET,
+        BASE_URL,
+        body=xml_ok(
+            "<Products>" + product_xml("A", [("facl", -2)]) + "</Products>", action="GetProducts"
+        ),
+    )
+    assert client.get_stock(["A"]) == {("FACL", "A"): -2}
 
 
 # ------------------------------------------------------------ reasons, cancel
