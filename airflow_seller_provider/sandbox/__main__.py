@@ -16,7 +16,7 @@ from pathlib import Path
 from airflow_seller_provider.sandbox.faults import ALL_KINDS
 from airflow_seller_provider.sandbox.seed import BUSINESS_UNITS, seed_state
 from airflow_seller_provider.sandbox.server import SandboxServer
-from airflow_seller_provider.sandbox.store import Store
+from airflow_seller_provider.sandbox.store import CANCEL_SCOPES, NEGATIVE_STOCK, Store
 
 DEFAULT_USER_ID = "sandbox@example.com"
 DEFAULT_API_KEY = "sandbox-api-key"
@@ -44,6 +44,14 @@ def _kinds(text: str) -> tuple[str, ...]:
     return kinds
 
 
+def _units(text: str) -> tuple[str, ...]:
+    units = tuple(dict.fromkeys(u.strip().upper() for u in text.split(",") if u.strip()))
+    unknown = set(units) - set(BUSINESS_UNITS)
+    if unknown or not units:
+        raise argparse.ArgumentTypeError(f"units must be among {','.join(BUSINESS_UNITS)}")
+    return units
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="seller-center-sandbox",
@@ -56,7 +64,30 @@ def build_parser() -> argparse.ArgumentParser:
     add("--api-key", default=DEFAULT_API_KEY, help="that user's API key")
     add("--seed", type=int, default=1, help="seed of the generated data and faults")
     add("--orders", type=int, default=200, help="orders of the main seller (default 200)")
-    add("--business-unit", choices=BUSINESS_UNITS, default="FACL", help="whose stock is short")
+    add(
+        "--business-unit",
+        choices=BUSINESS_UNITS,
+        default="FACL",
+        help="the seller's default business unit (User-Agent fallback; default FACL)",
+    )
+    add(
+        "--business-units",
+        type=_units,
+        default=BUSINESS_UNITS,
+        help="comma-separated units the seller sells in (default FACL,FACO,FAPE)",
+    )
+    add(
+        "--negative-stock",
+        choices=NEGATIVE_STOCK,
+        default="show",
+        help="report a stock below zero as is (show, default) or as 0 (clamp)",
+    )
+    add(
+        "--cancel-scope",
+        choices=CANCEL_SCOPES,
+        default="item",
+        help="a cancel takes one item (item, default) or its pending package (package)",
+    )
     add("--latency-ms", type=_non_negative, default=0.0, help="added to every API answer")
     add("--rate-limit", type=float, default=None, help="requests per second per user")
     add("--fault-rate", type=_fraction, default=0.0, help="fraction of API requests that fail")
@@ -94,8 +125,9 @@ def main(argv: list[str] | None = None) -> int:
                 seed=args.seed,
                 orders=args.orders,
                 business_unit=args.business_unit,
+                business_units=args.business_units,
             )
-        store = Store(state)
+        store = Store(state, negative_stock=args.negative_stock, cancel_scope=args.cancel_scope)
         server = SandboxServer(
             store,
             host=args.host,

@@ -1,11 +1,19 @@
 """Dates as the sandbox keeps them: ``YYYY-MM-DD HH:MM:SS`` in UTC.
 
-That fixed-width form sorts as text in time order, so filters compare strings.
+That fixed-width form sorts as text in time order, so filters compare strings. Answers show
+body dates in the order's country's local time, in the same form without an offset
+(``local_text``), as Seller Center's older platforms do.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import cache
+from zoneinfo import ZoneInfo
+
+# Each business unit's country's time zone.
+ZONES = {"FACL": "America/Santiago", "FACO": "America/Bogota", "FAPE": "America/Lima"}
+_STORED = "%Y-%m-%d %H:%M:%S"
 
 
 def format_utc(moment: datetime) -> str:
@@ -38,3 +46,20 @@ def parse_any(value: str) -> str:
         return format_utc(moment)
     except (OverflowError, TypeError) as exc:
         raise ValueError(f"unreadable date {value!r}") from exc
+
+
+@cache
+def _zone(business_unit: str) -> ZoneInfo:
+    return ZoneInfo(ZONES.get(business_unit.upper(), ZONES["FACL"]))
+
+
+def local_text(stored: str, business_unit: str) -> str:
+    """A stored UTC date as the business unit's country's local time, without an offset
+    (``""`` stays ``""``)."""
+    if not stored:
+        return stored
+    try:
+        moment = datetime.strptime(stored, _STORED).replace(tzinfo=UTC)
+        return format_utc(moment.astimezone(_zone(business_unit)).replace(tzinfo=None))
+    except (ValueError, OverflowError):
+        return stored

@@ -7,7 +7,8 @@ INT32_MAX = 2**31 - 1
 
 class ApiError(Exception):
     """An ErrorResponse to send: ``code`` is the bare number (28), ``message`` the
-    ``E0NN: ...`` text. ``http_status`` is what this sandbox sends with it."""
+    ``E0NN: ...`` text. ``http_status`` is what this sandbox sends with it. ``details``:
+    the Body's ``ErrorDetail`` entries (``Field``, ``Message``, ``Value``, ``SellerSku``)."""
 
     def __init__(
         self,
@@ -17,6 +18,7 @@ class ApiError(Exception):
         error_type: str = "Sender",
         http_status: int = 400,
         headers: dict[str, str] | None = None,
+        details: list[dict[str, str]] | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
@@ -24,6 +26,7 @@ class ApiError(Exception):
         self.error_type = error_type
         self.http_status = http_status
         self.headers = headers or {}
+        self.details = details or []
 
     @property
     def verdict(self) -> str:

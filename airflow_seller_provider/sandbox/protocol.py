@@ -22,6 +22,8 @@ TIMESTAMP_WINDOW_S = 300
 MAX_PARAMS = 200
 FORMATS = ("XML", "JSON")
 REQUIRED = ("Timestamp", "Version", "UserID", "Signature")
+# Versions besides 1.0 that an action accepts: GetOrders 2.0 (v600 deprecates 1.0 for it).
+VERSIONS_BY_ACTION = {"GetOrders": ("2.0",)}
 
 
 def parse_query(raw: bytes) -> dict[str, str]:
@@ -72,7 +74,9 @@ def check_common(params: dict[str, str], *, now: datetime | None = None) -> str:
     for name in REQUIRED:
         if not params.get(name):
             raise missing(name)
-    if params["Version"] != API_VERSION:
+    if params["Version"] != API_VERSION and params["Version"] not in VERSIONS_BY_ACTION.get(
+        action, ()
+    ):
         raise ApiError(2, "E002: Invalid Version")
     try:
         moment = parse_timestamp(params["Timestamp"])

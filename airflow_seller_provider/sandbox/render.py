@@ -43,7 +43,8 @@ def error(err: ApiError, action: str, fmt: str) -> tuple[bytes, str]:
         "ErrorCode": str(err.code),
         "ErrorMessage": err.message,
     }
-    return envelope("ErrorResponse", {"Head": head, "Body": None}, fmt)
+    body = {"ErrorDetail": err.details} if err.details else None
+    return envelope("ErrorResponse", {"Head": head, "Body": body}, fmt)
 
 
 def envelope(root: str, tree: dict[str, Any], fmt: str) -> tuple[bytes, str]:

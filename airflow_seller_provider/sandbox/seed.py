@@ -2,6 +2,13 @@
 
 Only ``random.Random(seed)`` draws values; the wall clock gives just the anchor (the start
 of the current UTC day), so every order lies within the last ``DAYS`` days.
+
+The main seller's orders are spread over its business units. In each unit, a few SKUs are
+declared below what their pending seller-shipped items reserve (Seller Center's Stock goes
+below zero: real shortages), a couple exactly at it (Stock 0 with pending items: sold out
+but covered), one at 0 without demand, the rest with enough; a product lacks a unit here
+and there. Some orders split their items over two packages; a few are Fulfillment by
+Falabella (``Own Warehouse``), some ``Cross docking``.
 """
 
 from __future__ import annotations
@@ -18,10 +25,14 @@ OTHER_SELLER_ID = "SBX200"
 OTHER_USER_ID = "other-seller@example.com"
 OTHER_API_KEY = "other-seller-api-key"
 BUSINESS_UNITS = ("FACL", "FACO", "FAPE")
+OWN_WAREHOUSE = "Own Warehouse"
 DAYS = 20
 MAIN_PRODUCTS = 30
 OTHER_PRODUCTS = 8
-OVERSOLD = 6
+OVERSOLD_PER_UNIT = 3
+EXACT_PER_UNIT = 2
+CROSS_DOCKING_SHARE = 0.2
+TWO_PACKAGES_SHARE = 0.3
 
 FAILURE_REASONS: list[dict[str, str]] = [
     {"type": "canceled", "name": "Sourcing team couldn't find items"},
@@ -45,9 +56,9 @@ _NOUNS = [
 ]
 _COLORS = [("NEG", "Negro"), ("AZU", "Azul"), ("ROJ", "Rojo"), ("BLA", "Blanco"), ("VER", "Verde")]
 _COUNTRIES = {
-    "FACL": ("Chile", ["Santiago", "Valparaíso", "Concepción"], "CLP"),
-    "FACO": ("Colombia", ["Bogotá", "Medellín", "Cali"], "COP"),
-    "FAPE": ("Peru", ["Lima", "Arequipa", "Cusco"], "PEN"),
+    "FACL": ("Chile", ["Santiago", "Valparaíso", "Concepción"], "+56 9"),
+    "FACO": ("Colombia", ["Bogotá", "Medellín", "Cali"], "+57 3"),
+    "FAPE": ("Peru", ["Lima", "Arequipa", "Cusco"], "+51 9"),
 }
 _FIRST = ["Ana", "Luis", "María", "José", "Camila", "Diego", "Valentina", "Matías", "Sofía"]
 _LAST = ["González", "Muñoz", "Rojas", "Díaz", "Pérez", "Soto", "Contreras", "Silva"]
@@ -73,9 +84,18 @@ def seed_state(
     seed: int = 1,
     orders: int = 200,
     business_unit: str = "FACL",
+    business_units: tuple[str, ...] | list[str] | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """A whole sandbox state (see ``store.py`` for the schema)."""
+    """A whole sandbox state (see ``store.py`` for the schema). ``business_unit`` is the
+    sellers' default unit, ``business_units`` those they sell in (default all three; the
+    default unit is always among them)."""
+    business_unit = business_unit.upper()
+    chosen = [u.upper() for u in (business_units or BUSINESS_UNITS)]
+    unknown = set(chosen) - set(BUSINESS_UNITS) | ({business_unit} - set(BUSINESS_UNITS))
+    if unknown:
+        raise ValueError(f"unknown business units {sorted(unknown)}; known: {BUSINESS_UNITS}")
+    units = [u for u in BUSINESS_UNITS if u in {business_unit, *chosen}]
     rng = random.Random(seed)
     moment = (now or datetime.now(UTC)).astimezone(UTC)
     anchor = moment.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -93,28 +113,47 @@ def seed_state(
     all_orders = []
     for created, seller in plan:
         order_id += rng.randint(1, 40)
-        order = _order(rng, order_id, seller, created, anchor, business_unit, numbers)
+        unit = rng.choice(units)
+        order = _order(rng, order_id, seller, created, anchor, unit, numbers)
         skus = _basket(rng, by_seller[seller], weights[seller])
         profile = rng.choices([p for p, _ in _PROFILES], [w for _, w in _PROFILES])[0]
-        fulfillment = rng.random() < 0.04
+        if rng.random() < 0.04:
+            shipping = "Fulfillment"
+        elif rng.random() < CROSS_DOCKING_SHARE:
+            shipping = "Cross docking"
+        else:
+            shipping = "Dropshipping"
+        order["shipping_type"] = OWN_WAREHOUSE if shipping == "Fulfillment" else shipping
         for position, product in enumerate(skus):
             item_id += rng.randint(1, 5)
             status = _item_status(profile, position, len(skus))
             order["items"].append(
-                _item(rng, item_id, order, product, status, fulfillment, created, anchor)
+                _item(rng, item_id, order, product, status, shipping, created, anchor)
             )
+        if len(skus) >= 2 and rng.random() < TWO_PACKAGES_SHARE:
+            _split_packages(rng, order)
         order["updated_at"] = max(item["updated_at"] for item in order["items"])
         all_orders.append(order)
 
     main_orders = [o for o in all_orders if o["seller_id"] == MAIN_SELLER_ID]
     _ensure_fulfillment(rng, main_orders)
-    _stock_main(rng, main_products, main_orders, business_unit)
+    _ensure_packages(rng, main_orders)
+    _stock_main(rng, main_products, main_orders, units)
+    other_orders = [o for o in all_orders if o["seller_id"] == OTHER_SELLER_ID]
+    other_reserved = _reserved(other_orders)
     for product in other_products:
-        product["stock"] = {unit: rng.randint(0, 60) for unit in BUSINESS_UNITS}
+        sku = product["seller_sku"]
+        product["quantity"] = {u: other_reserved[(u, sku)] + rng.randint(0, 60) for u in units}
+    sellers = [(MAIN_SELLER_ID, "Sandbox Store"), (OTHER_SELLER_ID, "Other Store")]
     return {
         "sellers": [
-            {"seller_id": MAIN_SELLER_ID, "name": "Sandbox Store", "business_unit": business_unit},
-            {"seller_id": OTHER_SELLER_ID, "name": "Other Store", "business_unit": business_unit},
+            {
+                "seller_id": seller_id,
+                "name": name,
+                "business_unit": business_unit,
+                "business_units": list(units),
+            }
+            for seller_id, name in sellers
         ],
         "users": [
             {"user_id": user_id, "api_key": api_key, "seller_id": MAIN_SELLER_ID, "role": "admin"},
@@ -163,7 +202,7 @@ def _products(
                 "category": noun,
                 "price": f"{rng.randrange(4990, 199990, 10)}.00",
                 "status": "active",
-                "stock": {unit: 0 for unit in BUSINESS_UNITS},
+                "quantity": {unit: 0 for unit in BUSINESS_UNITS},
             }
         )
     return products
@@ -208,12 +247,12 @@ def _order(
     while number in numbers:
         number = str(rng.randint(200_000_000, 999_999_999))
     numbers.add(number)
-    country, cities, _ = _COUNTRIES.get(business_unit, _COUNTRIES["FACL"])
+    country, cities, phone = _COUNTRIES.get(business_unit, _COUNTRIES["FACL"])
     first, last = rng.choice(_FIRST), rng.choice(_LAST)
     address = {
         "first_name": first,
         "last_name": last,
-        "phone": f"+56 9 {rng.randint(1000, 9999)} {rng.randint(1000, 9999)}",
+        "phone": f"{phone} {rng.randint(1000, 9999)} {rng.randint(1000, 9999)}",
         "address1": f"Calle {rng.choice(_LAST)} {rng.randint(1, 9999)}",
         "city": rng.choice(cities),
         "post_code": str(rng.randint(1000000, 9999999)),
@@ -224,6 +263,8 @@ def _order(
         "order_id": order_id,
         "seller_id": seller,
         "order_number": number,
+        "operator_code": business_unit.lower(),
+        "shipping_type": "Dropshipping",
         "created_at": format_utc(created),
         "updated_at": format_utc(created),
         "customer_first_name": first,
@@ -245,7 +286,7 @@ def _item(
     order: dict[str, Any],
     product: dict[str, Any],
     status: str,
-    fulfillment: bool,
+    shipping: str,
     created: datetime,
     anchor: datetime,
 ) -> dict[str, Any]:
@@ -267,7 +308,7 @@ def _item(
         "shop_sku": product["shop_sku"],
         "name": product["name"],
         "status": status,
-        "shipping_type": "Fulfillment" if fulfillment else "Dropshipping",
+        "shipping_type": shipping,
         "reason": reason,
         "reason_detail": detail,
         "package_id": order["package_id"],
@@ -279,6 +320,33 @@ def _item(
         "created_at": format_utc(created),
         "updated_at": format_utc(updated),
     }
+
+
+def _split_packages(rng: random.Random, order: dict[str, Any]) -> None:
+    """The order's later items go in a second package."""
+    items = order["items"]
+    second = str(int(order["package_id"]) + 1)
+    for item in items[rng.randint(1, len(items) - 1) :]:
+        item["package_id"] = second
+
+
+def _ensure_packages(rng: random.Random, orders: list[dict[str, Any]]) -> None:
+    """At least one pending order of two packages, so package-scope cancels can be seen."""
+
+    def packages(order: dict[str, Any]) -> int:
+        return len({i["package_id"] for i in order["items"]})
+
+    pending = [
+        o
+        for o in orders
+        if len(o["items"]) >= 3
+        and o["shipping_type"] != OWN_WAREHOUSE
+        and all(i["status"] == "pending" for i in o["items"])
+    ]
+    if pending and not any(packages(o) > 1 for o in pending):
+        order = pending[rng.randrange(len(pending))]
+        second = str(int(order["package_id"]) + 1)
+        order["items"][-1]["package_id"] = second
 
 
 def _ensure_fulfillment(rng: random.Random, orders: list[dict[str, Any]]) -> None:
@@ -296,44 +364,55 @@ def _ensure_fulfillment(rng: random.Random, orders: list[dict[str, Any]]) -> Non
             break
         if order["items"][0]["shipping_type"] == "Fulfillment":
             continue
+        order["shipping_type"] = OWN_WAREHOUSE
         for item in order["items"]:
             item["shipping_type"] = "Fulfillment"
             count += 1
+
+
+def _reserved(orders: list[dict[str, Any]]) -> Counter[tuple[str, str]]:
+    """(business unit, SKU) -> units the pending seller-shipped items hold."""
+    return Counter(
+        (o["operator_code"].upper(), i["sku"])
+        for o in orders
+        for i in o["items"]
+        if i["status"] == "pending" and i["shipping_type"] != "Fulfillment"
+    )
 
 
 def _stock_main(
     rng: random.Random,
     products: list[dict[str, Any]],
     orders: list[dict[str, Any]],
-    business_unit: str,
+    units: list[str],
 ) -> None:
-    """Stock in ``business_unit`` from the pending demand: ``OVERSOLD`` SKUs short of it (even
-    counting only items the seller can cancel), two with zero stock and pending demand, one
-    with zero stock and no demand, one with stock exactly equal to its demand, the rest
-    enough. Other business units get independent random stock."""
-    pending = [i for o in orders for i in o["items"] if i["status"] == "pending"]
-    demand = Counter(i["sku"] for i in pending)
-    cancelable = Counter(i["sku"] for i in pending if i["shipping_type"] != "Fulfillment")
+    """Declared quantities per business unit from that unit's reservations: in each unit,
+    ``OVERSOLD_PER_UNIT`` SKUs below what their pending seller-shipped items reserve (the
+    first by one unit), ``EXACT_PER_UNIT`` exactly at it, one at zero without demand, the
+    rest with 1 to 40 to spare; one product without items in the unit lacks it."""
+    reserved = _reserved(orders)
+    seen = {(o["operator_code"].upper(), i["sku"]) for o in orders for i in o["items"]}
     skus = [p["seller_sku"] for p in products]
-    ranked = sorted((s for s in skus if cancelable[s] >= 2), key=lambda s: (-cancelable[s], s))
-    oversold = rng.sample(ranked[:12], min(OVERSOLD, len(ranked[:12])))
-    stock: dict[str, int] = {}
-    for position, sku in enumerate(oversold):
-        low = cancelable[sku] - 1
-        stock[sku] = low if position == 0 else rng.randint(1, low)
-    rest = [s for s in skus if s not in stock]
-    rng.shuffle(rest)
-    zero_with_demand = [s for s in rest if cancelable[s] >= 1][:2]
-    zero_without = [s for s in rest if demand[s] == 0][:1]
-    for sku in zero_with_demand + zero_without:
-        stock[sku] = 0
-    exact = [s for s in rest if s not in stock and demand[s] >= 1][:1]
-    for sku in exact:
-        stock[sku] = demand[sku]
-    for sku in rest:
-        stock.setdefault(sku, demand[sku] + rng.randint(1, 40))
+    quantity: dict[str, dict[str, int]] = {sku: {} for sku in skus}
+    for unit in units:
+        held = {sku: reserved[(unit, sku)] for sku in skus}
+        ranked = sorted((s for s in skus if held[s] >= 2), key=lambda s: (-held[s], s))
+        oversold = rng.sample(ranked[:10], min(OVERSOLD_PER_UNIT, len(ranked[:10])))
+        level: dict[str, int] = {}
+        for position, sku in enumerate(oversold):
+            level[sku] = held[sku] - 1 if position == 0 else rng.randint(0, held[sku] - 1)
+        rest = [s for s in skus if s not in level]
+        rng.shuffle(rest)
+        for sku in [s for s in rest if held[s] >= 1][:EXACT_PER_UNIT]:
+            level[sku] = held[sku]
+        lacking = [s for s in rest if s not in level and (unit, s) not in seen][:1]
+        for sku in [s for s in rest if s not in level and s not in lacking and not held[s]][:1]:
+            level[sku] = 0
+        for sku in rest:
+            if sku not in lacking:
+                level.setdefault(sku, held[sku] + rng.randint(1, 40))
+        for sku, value in level.items():
+            quantity[sku][unit] = value
     for product in products:
-        product["stock"] = {
-            unit: stock[product["seller_sku"]] if unit == business_unit else rng.randint(0, 60)
-            for unit in BUSINESS_UNITS
-        }
+        sku = product["seller_sku"]
+        product["quantity"] = {u: quantity[sku][u] for u in BUSINESS_UNITS if u in quantity[sku]}

@@ -36,7 +36,7 @@ from airflow_seller_provider.sandbox.store import Store
 logger = logging.getLogger(__name__)
 
 API_METHODS = ("GET", "POST")
-MAX_API_BODY = 1 << 20  # the API ignores bodies; a bigger one is refused (E011)
+MAX_API_BODY = 1 << 20  # only UpdateStock reads its body; a bigger one is refused (E011)
 MAX_CONTROL_BODY = 256 << 20
 LOG_LIMIT = 100_000
 _UNSET: Any = object()
@@ -65,8 +65,16 @@ class SandboxServer:
         fault_delay_s: float = 40.0,
         fault_kinds: tuple[str, ...] | None = None,
         primary_user: tuple[str, str] | None = None,
+        negative_stock: str | None = None,
+        cancel_scope: str | None = None,
     ) -> None:
+        """``negative_stock`` and ``cancel_scope``: set on the store when given (see
+        ``Store``); None keeps the store's."""
         self.store = store
+        if negative_stock is not None:
+            store.negative_stock = negative_stock
+        if cancel_scope is not None:
+            store.cancel_scope = cancel_scope
         self.primary_user = primary_user
         self.faults = FaultPlan(seed, fault_rate, fault_kinds)
         self.limiter = RateLimiter(rate_limit)
@@ -304,7 +312,8 @@ class _Handler(BaseHTTPRequestHandler):
         entry["user_agent"] = self.headers.get("User-Agent", "")[:300]
         entry["params"] = {k[:50]: v[:200] for k, v in params.items() if k != "Signature"}
 
-        if self._read_body(MAX_API_BODY) is None:
+        body = self._read_body(MAX_API_BODY)
+        if body is None:
             err = ApiError(11, "E011: Request too big", http_status=413)
             self._finish_error(err, action, fmt, entry)
             return
@@ -327,7 +336,7 @@ class _Handler(BaseHTTPRequestHandler):
             sandbox.record(entry)
             return
 
-        status, headers, body, ctype, result = self._run(method, params, parse_error, fmt)
+        status, headers, answer, ctype, result = self._run(method, params, parse_error, fmt, body)
         entry["result"] = result
         if fault == "delay":
             time.sleep(sandbox.fault_delay_s)
@@ -336,7 +345,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._drop()
             entry.update(verdict="lost", http_status=None)
         else:
-            self._write(status, body, ctype, headers)
+            self._write(status, answer, ctype, headers)
             entry.update(verdict=fault or result, http_status=status)
         sandbox.record(entry)
 
@@ -347,7 +356,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.sandbox.record(entry)
 
     def _run(
-        self, method: str, params: dict[str, str], parse_error: ApiError | None, fmt: str
+        self,
+        method: str,
+        params: dict[str, str],
+        parse_error: ApiError | None,
+        fmt: str,
+        request_body: bytes = b"",
     ) -> tuple[int, dict[str, str], bytes, str, str]:
         """Check and run one API request: (status, headers, body, content type, verdict)."""
         sandbox = self.server.sandbox
@@ -364,7 +378,8 @@ class _Handler(BaseHTTPRequestHandler):
             wait = sandbox.limiter.acquire(user.user_id)
             if wait is not None:
                 raise too_many_requests(retry_after_header(wait))
-            result = spec.handler(Context(params, user, sandbox.store))
+            user_agent = self.headers.get("User-Agent", "")
+            result = spec.handler(Context(params, user, sandbox.store, request_body, user_agent))
             body, ctype = render.success(name, result.response_type, result.body, fmt, result.head)
             return 200, {}, body, ctype, "ok"
         except ApiError as err:
@@ -425,6 +440,16 @@ class _Handler(BaseHTTPRequestHandler):
             elif method == "GET" and route == "/_sandbox/cancellations":
                 counts = sandbox.store.cancellation_counts()
                 self._json(200, {str(k): v for k, v in sorted(counts.items())})
+            elif method == "POST" and route == "/_sandbox/ready_to_ship":
+                if not isinstance(payload, dict) or not isinstance(
+                    payload.get("order_item_ids"), list
+                ):
+                    raise ValueError('body must be {"order_item_ids": [...]}')
+                ids = [_item_id(i) for i in payload["order_item_ids"]]
+                moved = sandbox.store.set_ready_to_ship(ids)
+                self._json(
+                    200, {"status": "ok", "order_item_ids": [i["order_item_id"] for i in moved]}
+                )
             elif method == "POST" and route == "/_sandbox/faults":
                 sandbox.set_faults(**_fault_settings(payload))
                 self._json(200, {"status": "ok"})
@@ -459,6 +484,12 @@ def _entry(method: str, action: str, user_id: str, verdict: str, status: int) ->
         "fault": None,
         "result": verdict or None,
     }
+
+
+def _item_id(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError(f"{value!r} is not an order item id")
+    return int(value)
 
 
 def _fault_settings(payload: Any) -> dict[str, Any]:

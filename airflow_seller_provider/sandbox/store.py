@@ -1,17 +1,31 @@
-"""The sandbox's whole state, its indexes, and the one write the API makes (a cancellation).
+"""The sandbox's whole state, its indexes, and the writes the API makes (cancellations and
+stock updates), plus the one the tests make (moving items to ``ready_to_ship``).
 
 State schema (JSON; every date ``YYYY-MM-DD HH:MM:SS`` in UTC)::
 
-    {"sellers": [{"seller_id", "name", "business_unit"}],
+    {"sellers": [{"seller_id", "name", "business_unit": "FACL",
+                  "business_units": ["FACL", "FACO", "FAPE"]}],
      "users": [{"user_id", "api_key", "seller_id", "role": "admin" | "read_only"}],
      "orders": [{"order_id": int, "seller_id", "order_number", "created_at", "updated_at",
+                 "operator_code": "facl" | "faco" | "fape",
+                 "shipping_type": "Dropshipping" | "Cross docking" | "Own Warehouse",
                  ...customer and address fields...,
                  "items": [{"order_item_id": int, "order_id": int, "sku", "shop_sku", "name",
                             "status", "shipping_type", "reason", "reason_detail",
                             "package_id", "item_price", "created_at", "updated_at", ...}]}],
-     "products": [{"seller_id", "seller_sku", "name", "stock": {"FACL": int, ...}, ...}],
+     "products": [{"seller_id", "seller_sku", "name", "quantity": {"FACL": int, ...}, ...}],
      "failure_reasons": [{"type": "canceled", "name": "..."}],
      "cancellations": {"<order_item_id>": times applied}}
+
+Stock works as Seller Center's: ``quantity`` is the seller's declared warehouse figure per
+business unit (seed, ``UpdateStock``); a unit missing from it means the product lacks that
+business unit. Every pending item the seller ships (item ``shipping_type`` not
+``Fulfillment``) reserves one unit of its order's own business unit (``operator_code``); a
+cancel releases it, ``ready_to_ship`` deducts it from ``quantity``. The reported stock
+(GetProducts' Stock, GetStock's Quantity) is ``quantity - reserved``, clamped at 0 when the
+store's ``negative_stock`` is ``"clamp"``. ``snapshot()`` shows it as a read-only ``stock``
+next to ``quantity``; a loaded ``stock`` next to ``quantity`` is ignored, and an old state
+whose product has only ``stock`` takes it as ``quantity``.
 
 A loaded state may leave out any field but the ids, ``seller_id``, ``sku`` and ``status``:
 the defaults are filled in, so ``snapshot()`` always shows the whole schema.
@@ -22,19 +36,28 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import tempfile
 import threading
+from collections import Counter
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from airflow_seller_provider.client.models import ORDER_ITEM_STATUSES
 from airflow_seller_provider.sandbox.dates import now_utc, parse_any
 from airflow_seller_provider.sandbox.errors import INT32_MAX, ApiError, quoted
+from airflow_seller_provider.sandbox.ids import facility_id, seller_warehouse_id
 from airflow_seller_provider.sandbox.seed import BUSINESS_UNITS, FAILURE_REASONS
 
 ROLES = ("admin", "read_only")
 SHORTAGE = "SHORTAGE"
 FULFILLMENT = "fulfillment"
+NEGATIVE_STOCK = ("show", "clamp")
+CANCEL_SCOPES = ("item", "package")
+OWN_WAREHOUSE = "Own Warehouse"
+ORDER_SHIPPING_TYPES = ("Dropshipping", "Cross docking", OWN_WAREHOUSE)
+MAX_ERROR_DETAILS = 50
+_QUANTITY = re.compile(r"[0-9]{1,10}")
 
 
 class User(NamedTuple):
@@ -44,15 +67,62 @@ class User(NamedTuple):
     role: str
 
 
+class StockEntry(NamedTuple):
+    """One ``Stock`` of an UpdateStock request, as sent (None: the element was absent)."""
+
+    seller_sku: str | None
+    quantity: str | None
+    facility_id: str | None = None
+    seller_warehouse_id: str | None = None
+
+
+def reserves(item: dict[str, Any]) -> bool:
+    """A pending item the seller ships holds one unit of its order's business unit."""
+    return item["status"] == "pending" and item["shipping_type"].lower() != FULFILLMENT
+
+
 class Store:
     """Thread-safe: readers and the writer hold ``lock`` briefly; user look-ups need none
-    (the user table is replaced, never changed in place)."""
+    (the user table is replaced, never changed in place).
 
-    def __init__(self, state: dict[str, Any]) -> None:
+    ``negative_stock``: ``"show"`` reports ``quantity - reserved`` as is (below zero when the
+    declared quantity is under the reservations), ``"clamp"`` reports ``max(0, ...)``.
+    ``cancel_scope``: ``"item"`` cancels the one item, ``"package"`` also its pending,
+    seller-shipped siblings of the same ``package_id``."""
+
+    def __init__(
+        self,
+        state: dict[str, Any],
+        *,
+        negative_stock: str = "show",
+        cancel_scope: str = "item",
+    ) -> None:
         self.lock = threading.RLock()
         self._state: dict[str, Any] = {}
         self._users: dict[str, User] = {}
+        self.negative_stock = negative_stock
+        self.cancel_scope = cancel_scope
         self.replace(state)
+
+    @property
+    def negative_stock(self) -> str:
+        return self._negative_stock
+
+    @negative_stock.setter
+    def negative_stock(self, value: str) -> None:
+        if value not in NEGATIVE_STOCK:
+            raise ValueError(f"negative_stock must be one of {NEGATIVE_STOCK}, not {value!r}")
+        self._negative_stock = value
+
+    @property
+    def cancel_scope(self) -> str:
+        return self._cancel_scope
+
+    @cancel_scope.setter
+    def cancel_scope(self, value: str) -> None:
+        if value not in CANCEL_SCOPES:
+            raise ValueError(f"cancel_scope must be one of {CANCEL_SCOPES}, not {value!r}")
+        self._cancel_scope = value
 
     # -- whole state -------------------------------------------------------------------
     def replace(self, state: dict[str, Any]) -> None:
@@ -63,8 +133,12 @@ class Store:
             self._reindex()
 
     def snapshot(self) -> dict[str, Any]:
+        """A deep copy of the state, each product with its derived, read-only ``stock``."""
         with self.lock:
-            return copy.deepcopy(self._state)
+            state = copy.deepcopy(self._state)
+            for product in state["products"]:
+                product["stock"] = self.reported_stock(product)
+            return state
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write atomically, so a crash mid-save never leaves half a file."""
@@ -89,19 +163,28 @@ class Store:
         self._orders: dict[int, dict[str, Any]] = {}
         self._items: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
         self._orders_by_seller: dict[str, list[dict[str, Any]]] = {}
+        # seller -> (business unit, SKU) -> units reserved by pending seller-shipped items
+        self._reserved: dict[str, Counter[tuple[str, str]]] = {}
         for order in state["orders"]:
             self._orders[order["order_id"]] = order
             self._orders_by_seller.setdefault(order["seller_id"], []).append(order)
             for item in order["items"]:
                 self._items[item["order_item_id"]] = (order, item)
+                if reserves(item):
+                    self._reservations(order)[_unit_sku(order, item)] += 1
         for orders in self._orders_by_seller.values():
             orders.sort(key=lambda o: (o["created_at"], o["order_id"]))
         self._products_by_seller: dict[str, list[dict[str, Any]]] = {}
+        self._products: dict[tuple[str, str], dict[str, Any]] = {}
         for product in state["products"]:
             self._products_by_seller.setdefault(product["seller_id"], []).append(product)
+            self._products[(product["seller_id"], product["seller_sku"])] = product
         self._cancel_reasons = frozenset(
             [SHORTAGE] + [r["name"] for r in state["failure_reasons"] if r["type"] == "canceled"]
         )
+
+    def _reservations(self, order: dict[str, Any]) -> Counter[tuple[str, str]]:
+        return self._reserved.setdefault(order["seller_id"], Counter())
 
     # -- users -------------------------------------------------------------------------
     def user(self, user_id: str) -> User | None:
@@ -134,7 +217,7 @@ class Store:
     def seller(self, seller_id: str) -> dict[str, Any]:
         with self.lock:
             found = next((s for s in self._state["sellers"] if s["seller_id"] == seller_id), None)
-            return dict(found or _seller({"seller_id": seller_id}))
+            return copy.deepcopy(found or _seller({"seller_id": seller_id}))
 
     # -- reads (call with ``lock`` held) -----------------------------------------------
     def orders_of(self, seller_id: str) -> list[dict[str, Any]]:
@@ -147,6 +230,36 @@ class Store:
     def products_of(self, seller_id: str) -> list[dict[str, Any]]:
         return self._products_by_seller.get(seller_id, [])
 
+    def reserved(self, seller_id: str, business_unit: str, sku: str) -> int:
+        """Units of ``sku`` in ``business_unit`` that the seller's pending items hold."""
+        with self.lock:
+            return self._reserved.get(seller_id, Counter())[(business_unit.upper(), sku)]
+
+    def reported_stock(self, product: dict[str, Any]) -> dict[str, int]:
+        """What Seller Center reports per business unit the product has: the declared
+        quantity less the reserved units (at least 0 when ``negative_stock`` is clamp)."""
+        with self.lock:
+            reserved = self._reserved.get(product["seller_id"], Counter())
+            sku = product["seller_sku"]
+            stock = {
+                unit: quantity - reserved[(unit, sku)]
+                for unit, quantity in product["quantity"].items()
+            }
+            if self._negative_stock == "clamp":
+                stock = {unit: max(0, value) for unit, value in stock.items()}
+            return stock
+
+    def warehouses(self, seller_id: str) -> list[dict[str, str]]:
+        """The seller's warehouses: one per business unit it sells in."""
+        return [
+            {
+                "business_unit": unit,
+                "facility_id": facility_id(seller_id, unit),
+                "seller_warehouse_id": seller_warehouse_id(seller_id, unit),
+            }
+            for unit in self.seller(seller_id)["business_units"]
+        ]
+
     def failure_reasons(self) -> list[dict[str, Any]]:
         return self._state["failure_reasons"]
 
@@ -154,12 +267,14 @@ class Store:
         with self.lock:
             return {int(k): v for k, v in self._state["cancellations"].items()}
 
-    # -- the write ---------------------------------------------------------------------
+    # -- the writes --------------------------------------------------------------------
     def cancel(
         self, seller_id: str, item_id: int, raw_id: str, reason: str, detail: str
-    ) -> dict[str, Any]:
+    ) -> list[dict[str, Any]]:
         """SetStatusToCanceled's effect, checked and applied under one lock, so that two
-        concurrent cancels of an item give one success and one E028."""
+        concurrent cancels of an item give one success and one E028. Returns the canceled
+        items, the requested one first (with ``cancel_scope`` package, its pending,
+        seller-shipped siblings of the same package follow)."""
         with self.lock:
             found = self._items.get(item_id)
             if found is None or found[0]["seller_id"] != seller_id:
@@ -171,12 +286,139 @@ class Store:
                 raise ApiError(
                     28, 'E028: It is not possible to set the order to the status "canceled"'
                 )
+            targets = [item]
+            if self._cancel_scope == "package" and item["package_id"]:
+                targets += [
+                    sibling
+                    for sibling in order["items"]
+                    if sibling is not item
+                    and sibling["package_id"] == item["package_id"]
+                    and reserves(sibling)
+                ]
             when = now_utc()
-            item.update(status="canceled", reason=reason, reason_detail=detail, updated_at=when)
-            order["updated_at"] = when
             counts = self._state["cancellations"]
-            counts[str(item_id)] = counts.get(str(item_id), 0) + 1
-            return dict(item)
+            reservations = self._reservations(order)
+            for target in targets:
+                reservations[_unit_sku(order, target)] -= 1
+                target.update(
+                    status="canceled", reason=reason, reason_detail=detail, updated_at=when
+                )
+                key = str(target["order_item_id"])
+                counts[key] = counts.get(key, 0) + 1
+            order["updated_at"] = when
+            return [dict(target) for target in targets]
+
+    def set_ready_to_ship(self, item_ids: list[int]) -> list[dict[str, Any]]:
+        """Move pending items to ``ready_to_ship`` (all or none; ValueError names the first
+        item that is unknown or not pending). A seller-shipped item's unit leaves both its
+        reservation and the declared ``quantity`` of its order's business unit."""
+        with self.lock:
+            found = []
+            for item_id in dict.fromkeys(item_ids):
+                pair = self._items.get(item_id)
+                if pair is None:
+                    raise ValueError(f"order item {item_id} does not exist")
+                if pair[1]["status"] != "pending":
+                    raise ValueError(
+                        f"order item {item_id} is {pair[1]['status']}, not pending: only "
+                        "pending items can move to ready_to_ship"
+                    )
+                found.append(pair)
+            when = now_utc()
+            for order, item in found:
+                if reserves(item):
+                    unit, sku = _unit_sku(order, item)
+                    self._reservations(order)[(unit, sku)] -= 1
+                    product = self._products.get((order["seller_id"], sku))
+                    if product is not None and unit in product["quantity"]:
+                        product["quantity"][unit] -= 1
+                item.update(status="ready_to_ship", updated_at=when)
+                order["updated_at"] = when
+            return [dict(item) for _, item in found]
+
+    def update_stock(
+        self, seller_id: str, entries: list[StockEntry], business_unit: str
+    ) -> list[tuple[str, str, int]]:
+        """UpdateStock's effect: set each entry's declared quantity, all or nothing.
+
+        An entry without a warehouse id targets ``business_unit``; ``GSCFacilityId`` or
+        ``SellerWarehouseId`` name one of the seller's warehouses (and so its unit). Any bad
+        entry raises E005 whose ``details`` are ErrorDetail entries (at most 50), and nothing
+        is applied. Returns ``(sku, business unit, quantity)`` as applied, in request order."""
+        with self.lock:
+            warehouses = self.warehouses(seller_id)
+            by_facility = {w["facility_id"]: w["business_unit"] for w in warehouses}
+            by_own_id = {w["seller_warehouse_id"]: w["business_unit"] for w in warehouses}
+            units = {w["business_unit"] for w in warehouses}
+            details: list[dict[str, str]] = []
+            changes: list[tuple[str, str, int]] = []
+
+            def fail(field: str, message: str, value: str | None, sku: str | None) -> None:
+                details.append(
+                    {
+                        "Field": field,
+                        "Message": message,
+                        "Value": quoted(value or ""),
+                        "SellerSku": quoted(sku or ""),
+                    }
+                )
+
+            for entry in entries:
+                sku = entry.seller_sku
+                before = len(details)
+                if not sku:
+                    fail("SellerSku", "SellerSku is mandatory", sku, sku)
+                elif (seller_id, sku) not in self._products:
+                    fail("SellerSku", "The SellerSku does not exist", sku, sku)
+                text = (entry.quantity or "").strip()
+                if not _QUANTITY.fullmatch(text) or int(text) > INT32_MAX:
+                    fail(
+                        "Quantity",
+                        f"Quantity must be a whole number from 0 to {INT32_MAX}",
+                        entry.quantity,
+                        sku,
+                    )
+                unit = business_unit.upper()
+                if entry.facility_id is not None and entry.seller_warehouse_id is not None:
+                    fail(
+                        "GSCFacilityId",
+                        "Give GSCFacilityId or SellerWarehouseId, not both",
+                        entry.facility_id,
+                        sku,
+                    )
+                elif entry.facility_id is not None:
+                    unit = by_facility.get(entry.facility_id.strip(), "")
+                    if not unit:
+                        fail("GSCFacilityId", "Unknown warehouse", entry.facility_id, sku)
+                elif entry.seller_warehouse_id is not None:
+                    unit = by_own_id.get(entry.seller_warehouse_id.strip(), "")
+                    if not unit:
+                        fail(
+                            "SellerWarehouseId", "Unknown warehouse", entry.seller_warehouse_id, sku
+                        )
+                elif unit not in units:
+                    fail(
+                        "BusinessUnit",
+                        "The seller has no warehouse in this business unit",
+                        unit,
+                        sku,
+                    )
+                if len(details) == before:
+                    changes.append((str(sku), unit, int(text)))
+            if details:
+                raise ApiError(
+                    5,
+                    f"E005: Invalid Request Format ({len(details)} error(s) in the Stock "
+                    "entries; nothing was updated)",
+                    details=details[:MAX_ERROR_DETAILS],
+                )
+            for sku, unit, quantity in changes:
+                self._products[(seller_id, sku)]["quantity"][unit] = quantity
+            return changes
+
+
+def _unit_sku(order: dict[str, Any], item: dict[str, Any]) -> tuple[str, str]:
+    return order["operator_code"].upper(), item["sku"]
 
 
 # -- schema ------------------------------------------------------------------------------
@@ -196,6 +438,9 @@ def normalise_state(raw: Any) -> dict[str, Any]:
             known.add(owner)
     if not sellers:
         raise ValueError("state has no seller")
+    home = {s["seller_id"]: s["business_unit"].lower() for s in sellers}
+    for order in orders:
+        order["operator_code"] = order["operator_code"] or home[order["seller_id"]]
     _unique([o["order_id"] for o in orders], "order_id")
     _unique([i["order_item_id"] for o in orders for i in o["items"]], "order_item_id")
     _unique([u["user_id"] for u in users], "user_id")
@@ -269,11 +514,23 @@ def _seller(entry: dict[str, Any]) -> dict[str, Any]:
     seller_id = _text(entry, "seller_id")
     if not seller_id:
         raise ValueError("a seller needs a seller_id")
+    unit = _text(entry, "business_unit", "FACL").upper()
+    if unit not in BUSINESS_UNITS:
+        raise ValueError(f"seller {seller_id}: business_unit must be one of {BUSINESS_UNITS}")
+    units = entry.get("business_units")
+    if units is None:
+        units = list(BUSINESS_UNITS)
+    if not isinstance(units, list) or not all(
+        isinstance(u, str) and u.upper() in BUSINESS_UNITS for u in units
+    ):
+        raise ValueError(f"seller {seller_id}: business_units must be a list of {BUSINESS_UNITS}")
+    units = list(dict.fromkeys([unit, *(u.upper() for u in units)]))
     return {
         **entry,
         "seller_id": seller_id,
         "name": _text(entry, "name", seller_id),
-        "business_unit": _text(entry, "business_unit", "FACL").upper(),
+        "business_unit": unit,
+        "business_units": units,
     }
 
 
@@ -310,7 +567,23 @@ def _order(entry: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
         raise ValueError(f"order {order_id}: items must be a list of objects")
     order["items"] = [_item(i, order) for i in items]
+    code = _text(entry, "operator_code").lower()
+    if code and code.upper() not in BUSINESS_UNITS:
+        raise ValueError(f"order {order_id}: unknown operator_code {code!r}")
+    order["operator_code"] = code  # "" is filled with the seller's business unit
+    shipping = _text(entry, "shipping_type") or _order_shipping_type(order["items"])
+    if shipping not in ORDER_SHIPPING_TYPES:
+        raise ValueError(f"order {order_id}: shipping_type must be one of {ORDER_SHIPPING_TYPES}")
+    order["shipping_type"] = shipping
     return order
+
+
+def _order_shipping_type(items: list[dict[str, Any]]) -> str:
+    """``Own Warehouse`` when Falabella ships (Fulfillment items), else the items' type."""
+    types = [i["shipping_type"] for i in items]
+    if any(t.lower() == FULFILLMENT for t in types):
+        return OWN_WAREHOUSE
+    return "Cross docking" if "Cross docking" in types else "Dropshipping"
 
 
 def _item(entry: dict[str, Any], order: dict[str, Any]) -> dict[str, Any]:
@@ -349,20 +622,39 @@ def _product(entry: dict[str, Any]) -> dict[str, Any]:
     seller_id = _text(entry, "seller_id")
     if not sku or not seller_id:
         raise ValueError("a product needs seller_id and seller_sku")
-    stock = entry.get("stock") or {}
-    if not isinstance(stock, dict):
-        raise ValueError(f"product {sku}: stock must be an object")
+    # The declared quantity; an old state's "stock" is taken as it, and a derived "stock"
+    # next to "quantity" (what snapshot() shows) is ignored. Neither: every unit at 0.
+    extra = {k: v for k, v in entry.items() if k != "stock"}
+    if "quantity" in entry:
+        declared = entry["quantity"]
+    elif "stock" in entry:
+        declared = entry["stock"]
+    else:
+        declared = {unit: 0 for unit in BUSINESS_UNITS}
+    if declared is None:
+        declared = {}
+    if not isinstance(declared, dict):
+        raise ValueError(f"product {sku}: quantity must be an object")
     try:
-        levels = {str(k).upper(): int(v) for k, v in stock.items()}
+        levels = {str(k).upper(): _whole(v) for k, v in declared.items()}
     except (TypeError, ValueError):
-        raise ValueError(f"product {sku}: stock levels must be integers") from None
+        raise ValueError(f"product {sku}: quantities must be integers") from None
+    unknown = set(levels) - set(BUSINESS_UNITS)
+    if unknown:
+        raise ValueError(f"product {sku}: unknown business units {sorted(unknown)}")
     return {
-        **entry,
+        **extra,
         "seller_id": seller_id,
         "seller_sku": sku,
         "shop_sku": _text(entry, "shop_sku", sku),
         "name": _text(entry, "name", sku),
         "price": _text(entry, "price", "0.00"),
         "status": _text(entry, "status", "active"),
-        "stock": {**{unit: 0 for unit in BUSINESS_UNITS}, **levels},
+        "quantity": {unit: levels[unit] for unit in BUSINESS_UNITS if unit in levels},
     }
+
+
+def _whole(value: Any) -> int:
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError(value)
+    return int(value)

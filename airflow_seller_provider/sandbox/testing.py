@@ -52,6 +52,43 @@ class Sandbox:
     def business_unit(self) -> str:
         return self.server.store.seller(self.seller_id)["business_unit"]
 
+    @property
+    def business_units(self) -> list[str]:
+        """The units the seller sells in (``["FACL", "FACO", "FAPE"]``)."""
+        return self.server.store.seller(self.seller_id)["business_units"]
+
+    @property
+    def negative_stock(self) -> str:
+        """``"show"`` or ``"clamp"``: how a stock below zero is reported (settable)."""
+        return self.server.store.negative_stock
+
+    @negative_stock.setter
+    def negative_stock(self, value: str) -> None:
+        self.server.store.negative_stock = value
+
+    @property
+    def cancel_scope(self) -> str:
+        """``"item"`` or ``"package"``: what SetStatusToCanceled cancels (settable)."""
+        return self.server.store.cancel_scope
+
+    @cancel_scope.setter
+    def cancel_scope(self, value: str) -> None:
+        self.server.store.cancel_scope = value
+
+    def set_ready_to_ship(self, order_item_ids: list[int]) -> None:
+        """Move pending items to ``ready_to_ship``, as the seller's packing does: a
+        seller-shipped item's unit leaves its reservation and the declared quantity. All or
+        none; ValueError for an unknown item or one that is not pending."""
+        self.server.store.set_ready_to_ship([int(i) for i in order_item_ids])
+
+    def stock(self, seller_sku: str, seller_id: str | None = None) -> dict[str, int]:
+        """What GetProducts reports for a SKU per business unit (``{}``: no such product)."""
+        owner = seller_id or self.seller_id
+        for product in self.state()["products"]:
+            if product["seller_id"] == owner and product["seller_sku"] == seller_sku:
+                return product["stock"]
+        return {}
+
     def state(self) -> dict[str, Any]:
         """A deep copy of the whole state (JSON-serialisable)."""
         return self.server.store.snapshot()
@@ -138,11 +175,17 @@ def run_sandbox(
     state: dict[str, Any] | str | os.PathLike[str] | None = None,
     host: str = "127.0.0.1",
     business_unit: str = "FACL",
+    business_units: tuple[str, ...] | list[str] | None = None,
+    negative_stock: str = "show",
+    cancel_scope: str = "item",
 ) -> Iterator[Sandbox]:
     """Serve a sandbox on a free port from a thread; stop it on exit.
 
     ``state``: None seeds from ``seed``/``orders``; a dict is loaded as is; a path is loaded
-    if the file exists (else seeded) and the final state is saved there on exit."""
+    if the file exists (else seeded) and the final state is saved there on exit.
+    ``business_unit``: the seller's default unit; ``business_units``: the units it sells in
+    (default all three); ``negative_stock``: ``"show"`` or ``"clamp"``; ``cancel_scope``:
+    ``"item"`` or ``"package"``."""
     path = None
     if state is None or isinstance(state, str | os.PathLike):
         path = Path(state) if state is not None else None
@@ -155,10 +198,11 @@ def run_sandbox(
                 seed=seed,
                 orders=orders,
                 business_unit=business_unit,
+                business_units=business_units,
             )
     else:
         initial = state
-    store = Store(initial)
+    store = Store(initial, negative_stock=negative_stock, cancel_scope=cancel_scope)
     server = SandboxServer(
         store,
         host=host,

@@ -1,4 +1,9 @@
-"""State records as the API's elements, in the field order of the real samples."""
+"""State records as the API's elements, in the field order of the real samples.
+
+Body dates are shown in the order's country's local time without an offset (see
+``dates.local_text``); ``OperatorCode`` (lower case) and ``ShippingType`` close an Order, as
+``ShippingType`` closes it in the samples.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from airflow_seller_provider.client.models import ORDER_ITEM_STATUSES
+from airflow_seller_provider.sandbox.dates import local_text
+from airflow_seller_provider.sandbox.ids import facility_id, seller_warehouse_id
 
 _BUSINESS_UNIT_NAMES = {"FACL": "Falabella", "FACO": "Falabella", "FAPE": "Falabella"}
 _CURRENCIES = {"FACL": "CLP", "FACO": "COP", "FAPE": "PEN"}
@@ -46,10 +53,15 @@ def _address(address: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def unit_of(order: dict[str, Any]) -> str:
+    """The order's business unit (``FACL``), from its operator code (``facl``)."""
+    return order["operator_code"].upper()
+
+
 def order(order: dict[str, Any]) -> dict[str, Any]:
     items = order["items"]
+    unit = unit_of(order)
     price = sum((_money(i["item_price"]) for i in items), Decimal(0))
-    shipping = items[0]["shipping_type"] if items else "Dropshipping"
     return {
         "OrderId": str(order["order_id"]),
         "CustomerFirstName": order["customer_first_name"],
@@ -62,22 +74,36 @@ def order(order: dict[str, Any]) -> dict[str, Any]:
         "GiftOption": "0",
         "GiftMessage": None,
         "VoucherCode": None,
-        "CreatedAt": order["created_at"],
-        "UpdatedAt": order["updated_at"],
-        "AddressUpdatedAt": order["created_at"],
+        "CreatedAt": local_text(order["created_at"], unit),
+        "UpdatedAt": local_text(order["updated_at"], unit),
+        "AddressUpdatedAt": local_text(order["created_at"], unit),
         "AddressBilling": _address(order["address_billing"]),
         "AddressShipping": _address(order["address_shipping"]),
         "NationalRegistrationNumber": order["national_registration_number"],
         "ItemsCount": str(len(items)),
-        "PromisedShippingTime": order["promised_shipping_time"],
+        "PromisedShippingTime": local_text(order["promised_shipping_time"], unit),
         "ExtraAttributes": None,
         "Statuses": {"Status": statuses(order)},
         "InvoiceRequired": "false",
-        "ShippingType": shipping,
+        "OperatorCode": order["operator_code"],
+        "ShippingType": order["shipping_type"],
+    }
+
+
+def order_with_items(order: dict[str, Any]) -> dict[str, Any]:
+    """An Order of GetMultipleOrderItems."""
+    unit = unit_of(order)
+    return {
+        "OrderId": str(order["order_id"]),
+        "OrderNumber": order["order_number"],
+        "OperatorCode": order["operator_code"],
+        "ShippingType": order["shipping_type"],
+        "OrderItems": {"OrderItem": [order_item(i, unit) for i in order["items"]]},
     }
 
 
 def order_item(item: dict[str, Any], business_unit: str = "FACL") -> dict[str, Any]:
+    """``business_unit``: the item's order's (its currency and its dates' time zone)."""
     status = item["status"]
     return {
         "OrderItemId": str(item["order_item_id"]),
@@ -113,8 +139,8 @@ def order_item(item: dict[str, Any], business_unit: str = "FACL") -> dict[str, A
         "PromisedShippingTime": None,
         "ExtraAttributes": None,
         "ShippingProviderType": "standard",
-        "CreatedAt": item["created_at"],
-        "UpdatedAt": item["updated_at"],
+        "CreatedAt": local_text(item["created_at"], business_unit),
+        "UpdatedAt": local_text(item["updated_at"], business_unit),
         "ReturnStatus": None,
     }
 
@@ -128,7 +154,8 @@ def canceled_item(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def product(product: dict[str, Any]) -> dict[str, Any]:
+def product(product: dict[str, Any], stock: dict[str, int]) -> dict[str, Any]:
+    """``stock``: the reported stock per business unit the product has."""
     sku = product["seller_sku"]
     units = [
         {
@@ -138,11 +165,11 @@ def product(product: dict[str, Any]) -> dict[str, Any]:
             "SpecialPrice": None,
             "SpecialFromDate": None,
             "SpecialToDate": None,
-            "Stock": str(stock),
+            "Stock": str(level),
             "Status": product["status"],
             "IsPublished": "1" if product["status"] == "active" else "0",
         }
-        for unit, stock in product["stock"].items()
+        for unit, level in stock.items()
     ]
     return {
         "SellerSku": sku,
@@ -169,6 +196,26 @@ def product(product: dict[str, Any]) -> dict[str, Any]:
             "PackageHeight": "10",
             "PackageWeight": "1",
             "ShortDescription": product["name"],
+        },
+    }
+
+
+def stock_product(product: dict[str, Any], stock: dict[str, int]) -> dict[str, Any]:
+    """A Product of GetStock: one Warehouse (the sandbox's one per business unit) per
+    business unit the product has."""
+    seller = product["seller_id"]
+    return {
+        "SellerSku": product["seller_sku"],
+        "Warehouses": {
+            "Warehouse": [
+                {
+                    "FacilityId": facility_id(seller, unit),
+                    "SellerWarehouseId": seller_warehouse_id(seller, unit),
+                    "OperatorCode": unit.lower(),
+                    "Quantity": str(level),
+                }
+                for unit, level in stock.items()
+            ]
         },
     }
 

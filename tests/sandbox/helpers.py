@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 import requests
 
@@ -199,3 +200,32 @@ def pick_items(
         for i in o["items"]
         if i["status"] == status and (i["shipping_type"] == "Fulfillment") == fulfillment
     ]
+
+
+# Each business unit's country's time zone: body dates are local time without an offset.
+ZONES = {"facl": "America/Santiago", "faco": "America/Bogota", "fape": "America/Lima"}
+DATE = "%Y-%m-%d %H:%M:%S"
+
+
+def local(stored_utc: str, operator_code: str) -> str:
+    """A state date (UTC) as an answer shows it for an order of ``operator_code``."""
+    if not stored_utc:
+        return ""
+    moment = datetime.strptime(stored_utc, DATE).replace(tzinfo=UTC)
+    return moment.astimezone(ZoneInfo(ZONES[operator_code.lower()])).strftime(DATE)
+
+
+def utc(local_text: str, operator_code: str) -> str:
+    """An answer's local date back to the state's UTC form."""
+    moment = datetime.strptime(local_text, DATE).replace(tzinfo=ZoneInfo(ZONES[operator_code]))
+    return moment.astimezone(UTC).strftime(DATE)
+
+
+def without_stock(state: dict[str, Any]) -> dict[str, Any]:
+    """The state less the products' derived ``stock`` (what a load keeps)."""
+    return {
+        **state,
+        "products": [
+            {k: v for k, v in p.items() if k != "stock"} for p in state.get("products", [])
+        ],
+    }

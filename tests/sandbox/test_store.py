@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 
-from airflow_seller_provider.sandbox.seed import seed_state
+from airflow_seller_provider.sandbox.seed import OVERSOLD_PER_UNIT, seed_state
 from airflow_seller_provider.sandbox.store import Store, normalise_state
 from airflow_seller_provider.sandbox.testing import run_sandbox
 
-from .helpers import Client, items_by_id, pick_items
+from .helpers import Client, items_by_id, pick_items, without_stock
 
 NOW = datetime(2025, 3, 14, 15, 9, 26, tzinfo=UTC)
 USER = {"user_id": "u@example.com", "api_key": "k"}
@@ -35,7 +35,9 @@ def test_state_is_json_and_survives_a_round_trip():
     state = seeded()
     assert json.loads(json.dumps(state)) == state
     assert normalise_state(state) == state  # already complete: loading changes nothing
-    assert Store(state).snapshot() == state
+    snapshot = Store(state).snapshot()
+    assert without_stock(snapshot) == state  # the snapshot adds the derived stock
+    assert Store(snapshot).snapshot() == snapshot  # which a load ignores
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4, 5, 6, 7, 8])
@@ -67,21 +69,44 @@ def test_seeded_data_has_what_the_tests_of_others_need(seed: int):
     assert {"canceled", "delivered", "shipped", "ready_to_ship"} <= set(statuses)
     assert any(len({i["status"] for i in o["items"]}) > 1 for o in mine)
 
-    # stock: oversold, enough, zero
-    pending = [i for o in mine for i in o["items"] if i["status"] == "pending"]
-    demand = Counter(i["sku"] for i in pending)
-    cancelable = Counter(i["sku"] for i in pending if i["shipping_type"] != "Fulfillment")
-    stock = {p["seller_sku"]: p["stock"] for p in state["products"] if p["seller_id"] == main}
-    assert all(set(levels) == {"FACL", "FACO", "FAPE"} for levels in stock.values())
-    oversold = [s for s in stock if cancelable[s] > stock[s]["FACL"]]
-    assert len(oversold) >= 6
-    assert all(demand[s] > stock[s]["FACL"] for s in oversold)
-    assert len([s for s in stock if demand[s] and stock[s]["FACL"] >= demand[s]]) >= 5
-    assert any(stock[s]["FACL"] == 0 for s in stock)
-    assert set(demand) <= set(stock)
+    # orders in every business unit; the order's shipping type matches its items'
+    assert {o["operator_code"] for o in mine} == {"facl", "faco", "fape"}
+    for order in state["orders"]:
+        types = {i["shipping_type"] for i in order["items"]}
+        if order["shipping_type"] == "Own Warehouse":
+            assert types == {"Fulfillment"}
+        else:
+            assert types == {order["shipping_type"]} <= {"Dropshipping", "Cross docking"}
+    assert {o["shipping_type"] for o in mine} == {"Dropshipping", "Cross docking", "Own Warehouse"}
+
+    # packages: several items in one package, and orders of two packages
+    assert any(len(o["items"]) > len({i["package_id"] for i in o["items"]}) for o in mine)
+    assert any(len({i["package_id"] for i in o["items"]}) == 2 for o in mine)
+
+    # stock per business unit: below the reservations (real shortages), exactly at them
+    # (sold out but covered), with enough to spare; a product lacking a unit here and there
+    products = {p["seller_sku"]: p["quantity"] for p in state["products"] if p["seller_id"] == main}
+    pending = [(o, i) for o in mine for i in o["items"] if i["status"] == "pending"]
+    demand = Counter(i["sku"] for _, i in pending)
+    assert set(demand) <= set(products)
+    for unit in ("FACL", "FACO", "FAPE"):
+        held = Counter(
+            i["sku"]
+            for o, i in pending
+            if o["operator_code"] == unit.lower() and i["shipping_type"] != "Fulfillment"
+        )
+        has = {sku: q[unit] for sku, q in products.items() if unit in q}
+        short = [s for s in has if has[s] < held[s]]
+        assert len(short) == OVERSOLD_PER_UNIT, unit
+        assert any(has[s] == held[s] - 1 for s in short)
+        assert any(has[s] == held[s] > 0 for s in has)  # Stock 0 with pending items
+        assert len([s for s in has if held[s] and has[s] > held[s]]) >= 5
+        assert any(has[s] == 0 == held[s] for s in has)
+        lacking = [s for s in products if s not in has]
+        assert lacking and not any(held[s] for s in lacking)
 
     # a few Fulfillment items, pending ones among them
-    fulfillment = [i for i in pending if i["shipping_type"] == "Fulfillment"]
+    fulfillment = [i for _, i in pending if i["shipping_type"] == "Fulfillment"]
     assert 3 <= len(fulfillment) < len(pending) / 4
 
     # dates: within the last 20 days of the anchor day, updated after created
@@ -100,19 +125,20 @@ def test_seeded_data_has_what_the_tests_of_others_need(seed: int):
     assert state["cancellations"] == {}
 
 
-def test_business_unit_decides_whose_stock_is_short():
+def test_business_unit_is_the_default_and_business_units_are_spread_over():
     state = seeded(business_unit="FAPE")
-    main = state["sellers"][0]["seller_id"]
     assert state["sellers"][0]["business_unit"] == "FAPE"
-    pending = Counter(
-        i["sku"]
-        for o in state["orders"]
-        if o["seller_id"] == main
-        for i in o["items"]
-        if i["status"] == "pending" and i["shipping_type"] != "Fulfillment"
-    )
-    products = [p for p in state["products"] if p["seller_id"] == main]
-    assert len([p for p in products if pending[p["seller_sku"]] > p["stock"]["FAPE"]]) >= 6
+    assert state["sellers"][0]["business_units"] == ["FACL", "FACO", "FAPE"]
+    only = seeded(business_unit="FACO", business_units=["FACO", "FAPE"])
+    assert only["sellers"][0]["business_units"] == ["FACO", "FAPE"]
+    assert {o["operator_code"] for o in only["orders"]} == {"faco", "fape"}
+    assert all(set(p["quantity"]) <= {"FACO", "FAPE"} for p in only["products"])
+    # the default unit is always one the seller sells in
+    assert seeded(business_unit="FACL", business_units=["FAPE"])["sellers"][0][
+        "business_units"
+    ] == ["FACL", "FAPE"]
+    with pytest.raises(ValueError):
+        seeded(business_units=["FABR"])
 
 
 def test_few_orders_still_seed():
@@ -135,18 +161,42 @@ def test_a_minimal_state_is_completed_with_defaults():
                     "items": [{"order_item_id": 50, "sku": "X", "status": "pending"}],
                 }
             ],
-            "products": [{"seller_id": "S1", "seller_sku": "X", "stock": {"FACL": 2}}],
+            "products": [
+                {"seller_id": "S1", "seller_sku": "X", "stock": {"FACL": 2}},  # old form
+                {
+                    "seller_id": "S1",
+                    "seller_sku": "Y",
+                    "quantity": {"faco": 1},
+                    "stock": {"FACL": 9},
+                },
+                {"seller_id": "S1", "seller_sku": "Z"},
+            ],
         }
     )
-    assert state["sellers"] == [{"seller_id": "S1", "name": "S1", "business_unit": "FACL"}]
+    assert state["sellers"] == [
+        {
+            "seller_id": "S1",
+            "name": "S1",
+            "business_unit": "FACL",
+            "business_units": ["FACL", "FACO", "FAPE"],
+        }
+    ]
     assert state["users"][0]["role"] == "admin"
     order = state["orders"][0]
     assert order["created_at"] == "2024-01-02 06:04:05" == order["updated_at"]
     assert order["order_number"] == "5"
+    assert order["operator_code"] == "facl" and order["shipping_type"] == "Dropshipping"
     item = order["items"][0]
     assert item["order_id"] == 5 and item["shipping_type"] == "Dropshipping"
     assert item["created_at"] == order["created_at"] and item["reason"] == ""
-    assert state["products"][0]["stock"] == {"FACL": 2, "FACO": 0, "FAPE": 0}
+    # an old "stock" is taken as the quantity; next to "quantity" it is ignored; neither:
+    # every unit at 0. A unit left out is one the product lacks.
+    assert [p["quantity"] for p in state["products"]] == [
+        {"FACL": 2},
+        {"FACO": 1},
+        {"FACL": 0, "FACO": 0, "FAPE": 0},
+    ]
+    assert all("stock" not in p for p in state["products"])
     assert {r["name"] for r in state["failure_reasons"]} >= {"Wrong address"}
     assert state["cancellations"] == {}
 
@@ -162,7 +212,14 @@ def test_a_minimal_state_is_completed_with_defaults():
         lambda s: s["orders"][0].update(order_id=2**31),
         lambda s: s["orders"][0].update(created_at="yesterday"),
         lambda s: s["users"][0].update(role="owner"),
-        lambda s: s["products"][0].update(stock={"FACL": "many"}),
+        lambda s: s["products"][0].update(quantity={"FACL": "many"}),
+        lambda s: s["products"][0].update(quantity={"FACL": 1.5}),
+        lambda s: s["products"][0].update(quantity={"FABR": 1}),
+        lambda s: s["products"][0].update(quantity=[1]),
+        lambda s: s["products"][0].pop("quantity") and s["products"][0].update(stock={"X": 1}),
+        lambda s: s["orders"][0].update(operator_code="fabr"),
+        lambda s: s["orders"][0].update(shipping_type="Teleport"),
+        lambda s: s["sellers"][0].update(business_units=["FACL", "FABR"]),
         lambda s: s.update(orders={}),
         lambda s: s.update(failure_reasons=["SHORTAGE"]),
         lambda s: s.update(sellers=[], users=[], orders=[]),
@@ -182,7 +239,7 @@ def test_load_state_sets_an_exact_situation(seller_center_sandbox, client: Clien
     _, item = items_by_id(state)[target["order_item_id"]]
     item["status"] = "delivered"
     sandbox.load_state(state)
-    assert sandbox.state() == state
+    assert without_stock(sandbox.state()) == without_stock(state)
     assert client.cancel(target["order_item_id"]).code == "E028"
     item["status"] = "pending"
     response = requests.post(f"{sandbox.url}_sandbox/state", json=state, timeout=5)
