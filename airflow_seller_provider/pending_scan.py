@@ -3,12 +3,12 @@
 It keeps only what the rule needs (ids, SKU, dates) so that memory grows with the number of
 pending items, not with the size of the API's answers, and makes the fewest calls the API
 allows: one GetOrders page per ``page_size`` orders, one GetMultipleOrderItems call per
-``batch_size`` orders, one GetProducts call per ``sku_batch_size`` SKUs.
+``order_batch_size`` orders, one GetProducts call per ``sku_batch_size`` SKUs (when the stock
+comes from Seller Center; other sources are read once).
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -16,11 +16,15 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow_seller_provider.shortage import (
+    ITEM,
+    ON_HAND,
+    SELLABLE,
+    STOCK_COUNTS,
     PendingItem,
     ShortageDecision,
-    StockLookup,
-    find_short_items,
-    read_stock,
+    StockFigures,
+    decide_shortages,
+    normalise_unit,
 )
 
 if TYPE_CHECKING:
@@ -28,13 +32,29 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+SELLER_CENTER = "seller_center"
+NO_SHORTAGE_VISIBLE = (
+    "The stock figures count sellable units (Seller Center's own Stock already excludes the "
+    "units reserved by pending orders) and none is below zero, so they show no shortage. "
+    "Units sold through another channel show only in your warehouse's count: plug it in "
+    "with stock_source='sql' (+ stock_conn_id, stock_sql), a CSV/JSON file URI, or "
+    "'package.module:callable' (see the README, 'Where stock comes from')."
+)
+
 
 @dataclass(slots=True)
 class ScanResult:
     items: list[PendingItem] = field(default_factory=list)
     orders_seen: int = 0
-    stock: dict[str, int] = field(default_factory=dict)
+    stock: StockFigures = field(default_factory=lambda: StockFigures({}, SELLABLE))
     decision: ShortageDecision = field(default_factory=ShortageDecision)
+
+    @property
+    def note(self) -> str | None:
+        """Why the figures cannot show a shortage, when that is the case."""
+        if self.stock.counts == SELLABLE and not self.stock.any_negative:
+            return NO_SHORTAGE_VISIBLE
+        return None
 
 
 def _batched(values: Sequence[int], size: int) -> Iterator[list[int]]:
@@ -42,81 +62,123 @@ def _batched(values: Sequence[int], size: int) -> Iterator[list[int]]:
         yield list(values[start : start + size])
 
 
+@dataclass(frozen=True, slots=True)
+class _OrderFacts:
+    created_at: datetime | None
+    operator_code: str
+    shipping_type: str
+
+
 def scan_pending_items(
     client: SellerCenterClient,
     *,
     lookback_days: int,
-    batch_size: int = 100,
     now: datetime | None = None,
 ) -> tuple[list[PendingItem], int]:
-    """Every item of the pending orders created in the last ``lookback_days`` days."""
+    """Every item of the pending orders created in the last ``lookback_days`` days, with
+    its order's date, business unit and shipping type."""
     since = (now or datetime.now(UTC)) - timedelta(days=lookback_days)
-    created: dict[int, datetime | None] = {}
+    facts: dict[int, _OrderFacts] = {}
     # Oldest first, explicitly: orders created during the scan land after the last page
     # instead of shifting the pages being read.
     orders = client.iter_orders(
         status="pending", created_after=since, sort_by="created_at", sort_direction="ASC"
     )
     for order in orders:
-        created[order.order_id] = order.created_at
-    log.info("Pending orders since %s: %d", since.isoformat(), len(created))
+        facts[order.order_id] = _OrderFacts(
+            order.created_at, order.operator_code, order.shipping_type
+        )
+    log.info("Pending orders since %s: %d", since.isoformat(), len(facts))
     items: list[PendingItem] = []
-    order_ids = sorted(created)
-    for number, batch in enumerate(_batched(order_ids, batch_size), start=1):
+    order_ids = sorted(facts)
+    # One client call per batch, so that each batch's full answers are dropped before the
+    # next: memory grows with the kept items, not with the answers.
+    for number, batch in enumerate(_batched(order_ids, client.order_batch_size), start=1):
         for order_id, order_items in client.get_multiple_order_items(batch).items():
+            fact = facts.get(order_id) or _OrderFacts(None, "", "")
             items.extend(
                 PendingItem(
                     order_item_id=i.order_item_id,
                     order_id=order_id,
                     sku=i.sku,
-                    order_created_at=created.get(order_id),
+                    order_created_at=fact.created_at,
                     status=i.status,
                     shipping_type=i.shipping_type,
+                    business_unit=normalise_unit(i.operator_code or fact.operator_code),
+                    package_id=i.package_id,
+                    order_shipping_type=i.order_shipping_type or fact.shipping_type,
                 )
                 for i in order_items
             )
         if number % 10 == 0:
             log.info("Item batches read: %d, items seen: %d", number, len(items))
     log.info("Items of pending orders: %d", len(items))
-    return items, len(created)
+    return items, len(facts)
 
 
-def load_stock_source(path: str) -> StockLookup:
-    """Import a seller's own stock source from ``"package.module:name"``.
+def read_stock_figures(
+    client: SellerCenterClient,
+    skus: Sequence[str],
+    *,
+    stock_source: str | None = None,
+    stock_conn_id: str | None = None,
+    stock_sql: str | None = None,
+    stock_counts: str | None = None,
+) -> StockFigures:
+    """Ask the configured source for ``skus``; Seller Center's figures are ``sellable``,
+    every other source's ``on_hand`` unless ``stock_counts`` says otherwise."""
+    from airflow_seller_provider.stock_sources import classify_stock_source, read_stock_source
 
-    ``name`` may be a callable ``skus -> {sku: units}``, an object with ``get_stock``, or a
-    class/factory with no arguments returning one of those.
-    """
-    module_name, _, attr = path.partition(":")
-    if not module_name or not attr:
-        raise ValueError(f"stock_source {path!r} must look like 'package.module:callable'")
-    try:
-        target: Any = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise ValueError(f"stock_source {path!r} cannot be imported: {exc}") from None
-    if isinstance(target, type):
-        target = target()
-    if not (callable(target) or hasattr(target, "get_stock")):
-        raise ValueError(f"stock_source {path!r} is neither callable nor has get_stock()")
-    return target
+    kind = classify_stock_source(stock_source, stock_conn_id=stock_conn_id, stock_sql=stock_sql)
+    counts = stock_counts or (SELLABLE if kind == SELLER_CENTER else ON_HAND)
+    if counts not in STOCK_COUNTS:
+        raise ValueError(f"stock_counts {counts!r} must be one of {', '.join(STOCK_COUNTS)}")
+    wanted = sorted(set(skus))
+    if kind == SELLER_CENTER:
+        units = dict(client.get_stock(wanted)) if wanted else {}
+        name = "Seller Center (GetProducts BusinessUnits Stock)"
+    else:
+        units = read_stock_source(
+            stock_source, skus=wanted, stock_conn_id=stock_conn_id, stock_sql=stock_sql
+        )
+        name = "sql " + str(stock_conn_id) if kind == "sql" else str(stock_source)
+    log.info(
+        "Stock of %d SKU(s) from %s: %d figure(s), counting %s",
+        len(wanted),
+        name,
+        len(units),
+        counts,
+    )
+    return StockFigures(units, counts, name)
 
 
 def find_short(
     client: SellerCenterClient,
     *,
     lookback_days: int,
-    batch_size: int = 100,
-    stock_source: StockLookup | None = None,
-    missing_stock: str = "skip",
+    stock_source: str | None = None,
+    stock_conn_id: str | None = None,
+    stock_sql: str | None = None,
+    stock_counts: str | None = None,
+    cancel_scope: str = ITEM,
     now: datetime | None = None,
 ) -> ScanResult:
     """Scan, read the stock of the SKUs in play, and apply the shortage rule."""
-    items, orders_seen = scan_pending_items(
-        client, lookback_days=lookback_days, batch_size=batch_size, now=now
+    items, orders_seen = scan_pending_items(client, lookback_days=lookback_days, now=now)
+    skus = {
+        i.sku
+        for i in items
+        if i.is_pending and i.business_unit is not None and i.shipped_by != "marketplace"
+    }
+    stock = read_stock_figures(
+        client,
+        sorted(skus),
+        stock_source=stock_source,
+        stock_conn_id=stock_conn_id,
+        stock_sql=stock_sql,
+        stock_counts=stock_counts,
     )
-    skus = {i.sku for i in items if i.competes_for_stock}
-    stock = read_stock(stock_source or client, skus)
-    decision = find_short_items(items, stock, missing_stock=missing_stock)  # type: ignore[arg-type]
+    decision = decide_shortages(items, stock, cancel_scope=cancel_scope)
     return ScanResult(items=items, orders_seen=orders_seen, stock=stock, decision=decision)
 
 
@@ -149,3 +211,44 @@ def check_brake(
         "Safety brake: " + "; ".join(reasons) + ". Nothing was canceled. Check the stock feed; "
         "if this is right, trigger the DAG again with a run conf that raises the limits."
     )
+
+
+def found_payload(result: ScanResult, cancel_scope: str) -> dict[str, Any]:
+    """The find step's XCom: counts and the short items' ids, small and JSON-serialisable."""
+    decision = result.decision
+    return {
+        "orders_seen": result.orders_seen,
+        "pending": decision.considered,
+        "unknown_stock": len(decision.unknown_stock),
+        "unknown_shipping": len(decision.unknown_shipping),
+        "no_business_unit": len(decision.no_business_unit),
+        "short_by_unit": decision.short_by_unit(),
+        "stock": {
+            "source": result.stock.source,
+            "counts": result.stock.counts,
+            "figures": len(result.stock.units),
+        },
+        "cancel_scope": cancel_scope,
+        "note": result.note,
+        "short": [
+            {"order_item_id": i.order_item_id, "order_id": i.order_id} for i in decision.short
+        ],
+    }
+
+
+def batch_by_order(short: Sequence[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]:
+    """Cancel batches of about ``size`` items that never split an order, so that one task
+    holds every item of a package (a cancel may take the whole package)."""
+    by_order: dict[Any, list[dict[str, Any]]] = {}
+    for entry in short:
+        by_order.setdefault(entry.get("order_id"), []).append(entry)
+    batches: list[list[dict[str, Any]]] = []
+    current: list[dict[str, Any]] = []
+    for entries in by_order.values():
+        if current and len(current) + len(entries) > size:
+            batches.append(current)
+            current = []
+        current.extend(entries)
+    if current:
+        batches.append(current)
+    return batches

@@ -8,7 +8,9 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-COUNTED = ("canceled", "already_canceled", "would_cancel")
+COUNTED = ("canceled", "already_canceled", "no_longer_pending", "would_cancel")
+# Counts the find step reports as they are: items never canceled, and why.
+FOUND_COUNTS = ("unknown_stock", "unknown_shipping", "no_business_unit")
 
 
 def _as_list(outcomes: Any) -> list[dict[str, Any]]:
@@ -19,6 +21,14 @@ def _as_list(outcomes: Any) -> list[dict[str, Any]]:
     if isinstance(outcomes, Iterable) and not isinstance(outcomes, str | bytes):
         return [o for o in outcomes if isinstance(o, dict)]
     return []
+
+
+def summary_line(summary: dict[str, Any]) -> str:
+    """``pending=.. short=.. canceled=.. ... short_FACL=..``: one line to read and grep."""
+    names = ("pending", "short", *COUNTED, "failed", *FOUND_COUNTS, "collateral_canceled")
+    parts = [f"{name}={summary[name]}" for name in names]
+    parts += [f"short_{unit}={count}" for unit, count in sorted(summary["short_by_unit"].items())]
+    return " ".join(parts)
 
 
 def build_summary(
@@ -34,11 +44,22 @@ def build_summary(
     summary: dict[str, Any] = {
         "pending": 0,
         "short": 0,
-        "unknown_stock": 0,
+        **{name: 0 for name in FOUND_COUNTS},
         **{name: 0 for name in COUNTED},
         "failed": 0,
-        "ids": {"short": [], **{name: [] for name in COUNTED}, "failed": []},
+        "collateral_canceled": 0,
+        "short_by_unit": {},
+        "stock": {},
+        "cancel_scope": None,
+        "note": None,
+        "ids": {
+            "short": [],
+            **{name: [] for name in COUNTED},
+            "failed": [],
+            "collateral_canceled": [],
+        },
         "failures": [],
+        "collateral": [],
     }
     if found is None:
         return summary, "The find step did not finish: nothing was canceled. See its log."
@@ -46,8 +67,14 @@ def build_summary(
     summary.update(
         pending=found.get("pending", 0),
         short=len(short_ids),
-        unknown_stock=found.get("unknown_stock", 0),
+        **{name: found.get(name, 0) for name in FOUND_COUNTS},
+        short_by_unit=dict(found.get("short_by_unit") or {}),
+        stock=dict(found.get("stock") or {}),
+        cancel_scope=found.get("cancel_scope"),
+        note=found.get("note"),
     )
+    if summary["note"]:
+        log.warning("%s", summary["note"])
     summary["ids"]["short"] = short_ids
     if plan is None:
         return summary, (
@@ -63,6 +90,7 @@ def build_summary(
         for failure in outcome.get("failed", []):
             summary["failures"].append(failure)
             reported.add(failure["order_item_id"])
+        summary["collateral"].extend(outcome.get("collateral_canceled", []))
     for missing in sorted(planned - reported):
         summary["failures"].append(
             {
@@ -72,14 +100,20 @@ def build_summary(
             }
         )
     summary["ids"]["failed"] = sorted(f["order_item_id"] for f in summary["failures"])
-    for name in (*COUNTED, "failed"):
+    summary["ids"]["collateral_canceled"] = sorted(
+        {c["order_item_id"] for c in summary["collateral"]}
+    )
+    for name in (*COUNTED, "failed", "collateral_canceled"):
         summary["ids"][name] = sorted(summary["ids"][name])
         summary[name] = len(summary["ids"][name])
-    log.info(
-        "Summary: pending=%d short=%d canceled=%d already_canceled=%d would_cancel=%d "
-        "failed=%d unknown_stock=%d",
-        *(summary[k] for k in ("pending", "short", *COUNTED, "failed", "unknown_stock")),
-    )
+    log.info("Summary: %s", summary_line(summary))
+    if summary["collateral_canceled"]:
+        log.warning(
+            "%d item(s) were canceled with their package although the plan did not name "
+            "them: %s. Set the connection's extra cancel_scope=package.",
+            summary["collateral_canceled"],
+            ", ".join(map(str, summary["ids"]["collateral_canceled"][:50])),
+        )
     problem = None
     if summary["failed"]:
         listed = ", ".join(

@@ -1,30 +1,48 @@
 """Which pending order items the seller's stock cannot cover. Pure logic, no I/O.
 
-The rule: only ``pending`` items that the seller ships (ShippingType not ``Fulfillment``)
-compete for stock. Per SKU, stock goes to items oldest first, ordered by their order's
-CreatedAt, then OrderId, then OrderItemId; an item that finds no stock left is short.
+Read ``seller-center-api.md``, "Stock, reservations and business units": this is the one
+decision that cancels customers' orders.
 
-A SKU the stock source knows nothing about is not guessed at: by default its items are
-reported under ``unknown_stock`` and never canceled (a missing feed entry must not cancel
-orders); ``missing_stock="zero"`` treats such SKUs as out of stock instead.
+- **Demand**: the pending items the seller ships, per (business unit, SKU), oldest first
+  (order CreatedAt, then OrderId, then OrderItemId). Each order's business unit is its own
+  OperatorCode.
+- **Supply** comes from a stock source whose figure counts either
+  ``on_hand`` (units in the warehouse, *including* those the pending orders wait for: pending
+  items take them oldest first, the rest are short) or ``sellable`` (what is left after the
+  pending orders' reservations, as Seller Center's own Stock: on hand is then sellable plus
+  the reserved units, so only a figure below zero is a shortage, of the newest items).
+- **Never canceled, counted**: SKUs the source does not know, items whose shipping type is
+  not recognised (they still take their place in the queue, so they can only make the rule
+  cancel less), orders without a business unit.
+- **Package scope**: packages (PackageId) are served whole, oldest first; a package short of
+  any unit is short entirely and leaves its units to later packages.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal, Protocol, runtime_checkable
+
+from airflow_seller_provider.client.models import Shipper, business_unit_of, combined_shipper
 
 PENDING = "pending"
-FULFILLMENT = "fulfillment"
+ON_HAND = "on_hand"
+SELLABLE = "sellable"
+STOCK_COUNTS = (ON_HAND, SELLABLE)
+ITEM = "item"
+PACKAGE = "package"
+CANCEL_SCOPES = (ITEM, PACKAGE)
 _NO_DATE = datetime.max
+
+StockKey = tuple[str | None, str]
+"""(business unit such as ``FACL``, or None for a figure that applies to every unit; SKU)."""
 
 
 @dataclass(frozen=True, slots=True)
 class PendingItem:
-    """One order item as the rule sees it (one unit of one SKU)."""
+    """One order item as the rule sees it (one unit of one SKU), whatever its status."""
 
     order_item_id: int
     order_id: int
@@ -32,13 +50,28 @@ class PendingItem:
     order_created_at: datetime | None
     status: str = PENDING
     shipping_type: str = ""
+    business_unit: str | None = None
+    """Upper-case unit of the item's order (``FACL``); None when the order names none."""
+    package_id: str = ""
+    order_shipping_type: str = ""
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status.strip().lower() == PENDING
+
+    @property
+    def shipped_by(self) -> Shipper:
+        return combined_shipper(self.shipping_type, self.order_shipping_type)
 
     @property
     def competes_for_stock(self) -> bool:
-        return (
-            self.status.strip().lower() == PENDING
-            and self.shipping_type.strip().lower() != FULFILLMENT
-        )
+        """Pending, shipped by the seller, in a known business unit: the rule may cancel it."""
+        return self.is_pending and self.shipped_by == "seller" and self.business_unit is not None
+
+    @property
+    def package_key(self) -> tuple[int, str]:
+        # An item without a PackageId is a package of its own.
+        return (self.order_id, self.package_id or f"item:{self.order_item_id}")
 
     def sort_key(self) -> tuple[datetime, int, int]:
         created = self.order_created_at
@@ -49,11 +82,45 @@ class PendingItem:
         return (created, self.order_id, self.order_item_id)
 
 
+def normalise_unit(value: str | None) -> str | None:
+    """An operator code or unit name (``facl``, ``FACL``) -> ``FACL``; anything else None."""
+    return business_unit_of(value or "")
+
+
+@dataclass(frozen=True, slots=True)
+class StockFigures:
+    """A stock source's answer: units per (business unit or None, SKU), and what they count."""
+
+    units: Mapping[StockKey, int]
+    counts: str
+    source: str = "stock source"
+
+    def __post_init__(self) -> None:
+        if self.counts not in STOCK_COUNTS:
+            raise ValueError(f"counts {self.counts!r} must be one of {', '.join(STOCK_COUNTS)}")
+
+    def lookup(self, business_unit: str, sku: str) -> int | None:
+        """The unit's own figure, else the figure for every unit, else None (unknown)."""
+        value = self.units.get((business_unit, sku))
+        return self.units.get((None, sku)) if value is None else value
+
+    @property
+    def any_negative(self) -> bool:
+        return any(v < 0 for v in self.units.values())
+
+
 @dataclass(slots=True)
 class ShortageDecision:
     short: list[PendingItem] = field(default_factory=list)
+    """To cancel, oldest first."""
     covered: list[PendingItem] = field(default_factory=list)
     unknown_stock: list[PendingItem] = field(default_factory=list)
+    """Competing items whose SKU the source does not know for their unit: never canceled."""
+    unknown_shipping: list[PendingItem] = field(default_factory=list)
+    """Pending items whose shipping type is unrecognised or contradicts its order's, and
+    (package scope) every item sharing a package with one: never canceled."""
+    no_business_unit: list[PendingItem] = field(default_factory=list)
+    """Pending items the seller ships whose order has no (known) OperatorCode."""
     ignored: list[PendingItem] = field(default_factory=list)
     """Items that do not compete: not pending, or shipped by the marketplace."""
 
@@ -61,54 +128,113 @@ class ShortageDecision:
     def considered(self) -> int:
         return len(self.short) + len(self.covered) + len(self.unknown_stock)
 
-
-@runtime_checkable
-class StockSource(Protocol):
-    """Anything with ``get_stock(skus) -> {sku: units}``; SellerCenterClient is one."""
-
-    def get_stock(self, skus: Sequence[str]) -> Mapping[str, int]: ...
+    def short_by_unit(self) -> dict[str, int]:
+        return dict(sorted(Counter(i.business_unit or "" for i in self.short).items()))
 
 
-StockLookup = StockSource | Callable[[Sequence[str]], Mapping[str, int]]
-
-
-def read_stock(source: StockLookup, skus: Iterable[str]) -> dict[str, int]:
-    """Ask a stock source (an object with ``get_stock`` or a plain callable) for ``skus``."""
-    wanted = sorted(set(skus))
-    if not wanted:
-        return {}
-    fetch = source.get_stock if isinstance(source, StockSource) else source
-    answer = fetch(wanted)
-    return {str(sku): int(units) for sku, units in answer.items()}
-
-
-def find_short_items(
+def decide_shortages(
     items: Iterable[PendingItem],
-    stock: Mapping[str, int],
+    stock: StockFigures,
     *,
-    missing_stock: Literal["skip", "zero"] = "skip",
+    cancel_scope: str = ITEM,
 ) -> ShortageDecision:
-    """Allocate ``stock`` to competing items oldest first; the rest are short."""
-    if missing_stock not in ("skip", "zero"):
-        raise ValueError(f"missing_stock must be 'skip' or 'zero', not {missing_stock!r}")
+    """Split ``items`` into short (to cancel), covered, and the never-canceled kinds."""
+    if cancel_scope not in CANCEL_SCOPES:
+        raise ValueError(f"cancel_scope {cancel_scope!r} must be one of {', '.join(CANCEL_SCOPES)}")
     decision = ShortageDecision()
-    by_sku: dict[str, list[PendingItem]] = defaultdict(list)
+    # Items that take a place in a (unit, SKU) queue: the seller's, and the unrecognised
+    # (which are never canceled but may hold a unit).
+    queued: dict[tuple[str, str], list[PendingItem]] = defaultdict(list)
     seen: set[int] = set()
     for item in items:
         if item.order_item_id in seen:
             continue
         seen.add(item.order_item_id)
-        if item.competes_for_stock:
-            by_sku[item.sku].append(item)
-        else:
+        shipper = item.shipped_by
+        if not item.is_pending or shipper == "marketplace":
             decision.ignored.append(item)
-    for sku in sorted(by_sku):
-        queue = sorted(by_sku[sku], key=PendingItem.sort_key)
-        if sku not in stock and missing_stock == "skip":
-            decision.unknown_stock.extend(queue)
-            continue
-        left = max(int(stock.get(sku, 0)), 0)
-        decision.covered.extend(queue[:left])
-        decision.short.extend(queue[left:])
+        elif item.business_unit is None:
+            decision.no_business_unit.append(item)
+        else:
+            queued[(item.business_unit, item.sku)].append(item)
+
+    unknown: set[tuple[str, str]] = set()
+    on_hand: dict[tuple[str, str], int] = {}
+    for key, queue in queued.items():
+        figure = stock.lookup(*key)
+        if figure is None:
+            unknown.add(key)
+        elif stock.counts == SELLABLE:
+            on_hand[key] = max(figure + len(queue), 0)
+        else:
+            on_hand[key] = max(figure, 0)
+
+    if cancel_scope == PACKAGE:
+        _serve_packages(queued, unknown, on_hand, decision)
+    else:
+        _serve_items(queued, unknown, on_hand, decision)
     decision.short.sort(key=PendingItem.sort_key)
     return decision
+
+
+def _serve_items(
+    queued: dict[tuple[str, str], list[PendingItem]],
+    unknown: set[tuple[str, str]],
+    on_hand: dict[tuple[str, str], int],
+    decision: ShortageDecision,
+) -> None:
+    for key in sorted(queued):
+        queue = sorted(queued[key], key=PendingItem.sort_key)
+        if key in unknown:
+            for item in queue:
+                _hold(item, decision.unknown_stock, decision)
+            continue
+        left = on_hand[key]
+        for position, item in enumerate(queue):
+            if item.shipped_by != "seller":
+                decision.unknown_shipping.append(item)
+            elif position < left:
+                decision.covered.append(item)
+            else:
+                decision.short.append(item)
+
+
+def _serve_packages(
+    queued: dict[tuple[str, str], list[PendingItem]],
+    unknown: set[tuple[str, str]],
+    on_hand: dict[tuple[str, str], int],
+    decision: ShortageDecision,
+) -> None:
+    packages: dict[tuple[int, str], list[PendingItem]] = defaultdict(list)
+    for queue in queued.values():
+        for item in queue:
+            packages[item.package_key].append(item)
+    left = dict(on_hand)
+    ordered = sorted(packages.values(), key=lambda p: min(i.sort_key() for i in p))
+    for package in ordered:
+        need = Counter((i.business_unit or "", i.sku) for i in package)
+        if any(key in unknown for key in need):
+            # Part of it cannot be judged, and canceling any item may take the whole package.
+            for item in package:
+                _hold(item, decision.unknown_stock, decision)
+            continue
+        fits = all(left[key] >= count for key, count in need.items())
+        if fits:
+            for key, count in need.items():
+                left[key] -= count
+        uncertain = any(i.shipped_by != "seller" for i in package)
+        for item in sorted(package, key=PendingItem.sort_key):
+            if uncertain:
+                decision.unknown_shipping.append(item)
+            elif fits:
+                decision.covered.append(item)
+            else:
+                decision.short.append(item)
+
+
+def _hold(item: PendingItem, bucket: list[PendingItem], decision: ShortageDecision) -> None:
+    """An item that is not decided: an unrecognised shipper is reported as such first."""
+    if item.shipped_by != "seller":
+        decision.unknown_shipping.append(item)
+    else:
+        bucket.append(item)

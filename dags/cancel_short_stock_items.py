@@ -19,16 +19,26 @@ DOC_MD = """
 
 Every 30 minutes: pages through the **pending** orders of the last `lookback_days` days,
 fetches their items in batches (GetMultipleOrderItems), reads the stock of the SKUs involved
-(GetProducts, the connection's `business_unit`), and decides which items are short: per SKU,
-stock goes to items oldest first (order CreatedAt, then OrderId, then OrderItemId); items
-shipped by the marketplace (`Fulfillment`) and SKUs the stock source does not know are left
-alone. The short items are canceled with reason `SHORTAGE` by `CancelOrderItemOperator`,
-mapped over batches. `summarize` logs and returns the counts, and fails the run if any item
-failed.
+from the **stock source**, and decides which items are short, per business unit (each
+order's own `OperatorCode`: Chile, Colombia, Peru) and SKU, oldest orders first. Items
+shipped by the marketplace (Fulfillment by Falabella), unrecognised shipping types, orders
+without a business unit and SKUs the source does not know are never canceled: they are
+counted in the summary. The short items are canceled with reason `SHORTAGE` by
+`CancelOrderItemOperator`, mapped over batches. `summarize` logs and returns the counts, and
+fails the run if any item failed.
+
+**Where stock comes from** (`stock_source`): `seller_center` (default: GetProducts' Stock,
+which already excludes units reserved by pending orders, so it shows a shortage only below
+zero), `sql` (`stock_conn_id` + `stock_sql`: rows `sku, units[, business_unit]` from any
+Airflow database connection), a CSV/JSON file URI (`file:///...`, `s3://...`), or
+`package.module:callable`. `stock_counts` says what the figures count: `on_hand` (the
+default for every source but Seller Center: units in your warehouse, including those pending
+orders wait for) or `sellable`.
 
 **Needs** a `seller_center` connection (`seller_center_default`, or the
 `seller_center_conn_id` param): host = base URL, login = UserID, password = API key, extras
-`seller_id` and `business_unit` (FACL, FACO or FAPE) and, ideally, `rate_limit`.
+`seller_id`, `business_unit`, ideally `rate_limit`, and `cancel_scope` (`item` or
+`package`: what a cancel takes on your account).
 
 **Run it safely:** trigger it once with `{"dry_run": true}` and read the summary (what
 *would* be canceled). A safety brake stops the run before any cancellation when the short
@@ -70,9 +80,25 @@ SELLER_CENTER_POOL = "seller_center"
         "max_cancel_fraction": Param(0.5, type="number", minimum=0, maximum=1),
         "fraction_min_items": Param(20, type="integer", minimum=0),
         "stock_source": Param(
+            "seller_center",
+            type=["null", "string"],
+            description="seller_center, sql, a CSV/JSON URI (file:///..., s3://...), or "
+            "'package.module:callable'.",
+        ),
+        "stock_conn_id": Param(
+            None, type=["null", "string"], description="For sql: an Airflow DB connection."
+        ),
+        "stock_sql": Param(
             None,
             type=["null", "string"],
-            description="'package.module:callable' giving {sku: units}; empty: Seller Center.",
+            description="For sql: a query whose rows are sku, units[, business_unit].",
+        ),
+        "stock_counts": Param(
+            None,
+            type=["null", "string"],
+            enum=[None, "on_hand", "sellable"],
+            description="What the figures count; empty: sellable for seller_center, "
+            "on_hand for the others.",
         ),
     },
 )
@@ -81,34 +107,37 @@ def cancel_short_stock_items() -> None:
     def find_short_items() -> dict[str, Any]:
         # Imported in the task so that parsing this file stays light.
         from airflow_seller_provider.hooks.seller_center import SellerCenterHook
-        from airflow_seller_provider.pending_scan import find_short, load_stock_source
+        from airflow_seller_provider.pending_scan import find_short, found_payload
+        from airflow_seller_provider.stock_sources import StockSourceError, classify_stock_source
 
         params = get_current_context()["params"]
         hook = SellerCenterHook(params["seller_center_conn_id"])
-        source = params.get("stock_source")
-        try:
-            stock_source = load_stock_source(source) if source else None
-        except ValueError as exc:
-            raise AirflowFailException(str(exc)) from None
-        result = find_short(
-            hook.get_conn(),
-            lookback_days=int(params["lookback_days"]),
-            batch_size=min(int(params["batch_size"]), 100),
-            stock_source=stock_source,
-        )
-        decision = result.decision
-        return {
-            "orders_seen": result.orders_seen,
-            "pending": decision.considered,
-            "unknown_stock": len(decision.unknown_stock),
-            "short": [
-                {"order_item_id": i.order_item_id, "order_id": i.order_id} for i in decision.short
-            ],
+        source = {
+            "stock_source": params.get("stock_source") or None,
+            "stock_conn_id": params.get("stock_conn_id") or None,
+            "stock_sql": params.get("stock_sql") or None,
         }
+        try:
+            # Checked before any request: a bad source must not cost an API scan.
+            classify_stock_source(
+                source["stock_source"],
+                stock_conn_id=source["stock_conn_id"],
+                stock_sql=source["stock_sql"],
+            )
+            result = find_short(
+                hook.get_conn(),
+                lookback_days=int(params["lookback_days"]),
+                stock_counts=params.get("stock_counts") or None,
+                cancel_scope=hook.cancel_scope(),
+                **source,
+            )
+        except StockSourceError as exc:
+            raise AirflowFailException(str(exc)) from None
+        return found_payload(result, hook.cancel_scope())
 
     @task
     def plan_cancellations(found: dict[str, Any]) -> list[dict[str, Any]]:
-        from airflow_seller_provider.pending_scan import check_brake
+        from airflow_seller_provider.pending_scan import batch_by_order, check_brake
 
         params = get_current_context()["params"]
         short = found["short"]
@@ -121,15 +150,14 @@ def cancel_short_stock_items() -> None:
         )
         if stop:
             raise AirflowFailException(stop)
-        size = int(params["batch_size"])
         return [
             {
-                "order_item_id": short[start : start + size],
+                "order_item_id": batch,
                 "dry_run": bool(params["dry_run"]),
                 "reason_detail": params.get("reason_detail") or None,
                 "seller_center_conn_id": params["seller_center_conn_id"],
             }
-            for start in range(0, len(short), size)
+            for batch in batch_by_order(short, int(params["batch_size"]))
         ]
 
     @task(trigger_rule="all_done")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import sys
+import types
+
 import pytest
 
 from airflow_seller_provider.client.api import SellerCenterClient
-from airflow_seller_provider.pending_scan import check_brake, find_short, load_stock_source
+from airflow_seller_provider.pending_scan import batch_by_order, check_brake, find_short
 from airflow_seller_provider.sandbox.testing import run_sandbox
 
-from .e2e.helpers import predict_short
+from .e2e.helpers import expected_short
 
 
 def client_for(sandbox) -> SellerCenterClient:
@@ -23,40 +26,54 @@ def client_for(sandbox) -> SellerCenterClient:
 
 
 @pytest.mark.parametrize("seed", [2, 9])
-def test_find_short_matches_the_rule_on_the_sandbox_state(seed):
+def test_find_short_matches_the_expectation_on_the_sandbox(seed):
     with run_sandbox(seed=seed, orders=150) as sandbox:
-        predicted = predict_short(sandbox.state(), sandbox.user_id)
+        state = sandbox.state()
+        predicted = expected_short(state, sandbox.user_id)
+        assert predicted, "the seed declares quantities below the reservations"
         sandbox.clear_requests_log()
-        result = find_short(client_for(sandbox), lookback_days=30, batch_size=25)
+        client = client_for(sandbox)
+        result = find_short(client, lookback_days=30)
         assert {i.order_item_id for i in result.decision.short} == predicted
+        assert result.stock.counts == "sellable" and result.note is None
         log = sandbox.requests_log()
     actions = [entry["action"] for entry in log]
     assert set(actions) == {"GetOrders", "GetMultipleOrderItems", "GetProducts"}
     assert all(entry["verdict"] == "ok" for entry in log)
     pages = [e["params"] for e in log if e["action"] == "GetOrders"]
     assert all(p["Status"] == "pending" and p["SortBy"] == "created_at" for p in pages)
-    assert actions.count("GetMultipleOrderItems") == -(-result.orders_seen // 25)
+    assert actions.count("GetMultipleOrderItems") == -(-result.orders_seen // 100)
+    units = {i.business_unit for i in result.decision.short}
+    assert len(units) > 1, "the seed's shortages span business units"
 
 
-def test_a_stock_source_of_your_own_replaces_seller_center_stock():
+def test_clamped_seller_center_stock_shows_no_shortage_and_says_so():
+    with run_sandbox(seed=2, orders=80, negative_stock="clamp") as sandbox:
+        result = find_short(client_for(sandbox), lookback_days=30)
+    assert result.decision.short == []
+    assert result.note is not None and "stock_source='sql'" in result.note
+
+
+def test_a_callable_stock_source_replaces_seller_center_stock(monkeypatch):
+    module = types.ModuleType("scan_test_stock")
+    module.none_left = lambda skus: dict.fromkeys(skus, 0)
+    monkeypatch.setitem(sys.modules, "scan_test_stock", module)
     with run_sandbox(seed=2, orders=60) as sandbox:
         result = find_short(
-            client_for(sandbox), lookback_days=30, stock_source=lambda skus: dict.fromkeys(skus, 0)
+            client_for(sandbox), lookback_days=30, stock_source="scan_test_stock:none_left"
         )
         assert not any(e["action"] == "GetProducts" for e in sandbox.requests_log())
+    assert result.stock.counts == "on_hand"
     competing = [i for i in result.items if i.competes_for_stock]
     assert len(result.decision.short) == len(competing) > 0
 
 
-def test_load_stock_source_refuses_bad_paths():
-    for path, needle in [
-        ("no_colon", "package.module:callable"),
-        ("json:nope", "cannot be imported"),
-        ("math:pi", "neither callable"),
-    ]:
-        with pytest.raises(ValueError, match=needle):
-            load_stock_source(path)
-    assert load_stock_source("json:loads") is not None
+def test_batches_never_split_an_order():
+    short = [{"order_item_id": n, "order_id": n // 3} for n in range(10)]
+    batches = batch_by_order(short, 4)
+    assert [len(b) for b in batches] == [3, 3, 4]
+    assert sum(batches, []) == short
+    assert batch_by_order(short, 100) == [short]
 
 
 def test_safety_brake():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,7 +24,9 @@ if TYPE_CHECKING:
     from airflow_seller_provider.client.models import OrderItem
 
 SHORTAGE = "SHORTAGE"
-OUTCOMES = ("canceled", "already_canceled", "would_cancel", "failed")
+OUTCOMES = ("canceled", "already_canceled", "no_longer_pending", "would_cancel", "failed")
+DEFERRED = "deferred"
+"""Internal: a package sibling of an item canceled in this task, settled by the re-read."""
 MAX_LOGGED_ROWS = 50
 
 
@@ -111,6 +113,18 @@ class ItemLocator:
     def cached(self, order_item_id: int) -> OrderItem | None:
         return self._items.get(order_item_id)
 
+    def snapshot(self) -> dict[int, OrderItem]:
+        with self._lock:
+            return dict(self._items)
+
+    def reread(self, order_ids: Sequence[int]) -> dict[int, OrderItem]:
+        """The orders' items as they are now (one GetMultipleOrderItems call per 100)."""
+        found = self._client.get_multiple_order_items(sorted(set(order_ids)))
+        fresh = {i.order_item_id: i for items in found.values() for i in items}
+        with self._lock:
+            self._items.update(fresh)
+        return fresh
+
     def find(self, target: Target, *, fresh: bool = True) -> OrderItem | None:
         if not fresh and target.order_item_id in self._items:
             return self._items[target.order_item_id]
@@ -157,6 +171,9 @@ def _lookup_outcome(item: OrderItem | None, target: Target, *, lost_answer: bool
         )
     if item.status == "canceled":
         return Outcome(item.order_item_id, "canceled" if lost_answer else "already_canceled")
+    if item.status != "pending":
+        # Shipped, packed... while we decided: the customer gets it. Not a failure.
+        return Outcome(item.order_item_id, "no_longer_pending", item.status)
     why = f"status is {item.status!r}"
     if item.is_fulfillment:
         why += ", and it is shipped by the marketplace (Fulfillment)"
@@ -181,9 +198,13 @@ class CancelOrderItemOperator(BaseOperator):
     :param max_concurrency: items in flight at once; the connection's ``rate_limit`` paces them.
     :param lookup_days: how far back items without an order id are searched for.
 
-    Every item ends ``canceled``, ``already_canceled``, ``would_cancel`` or ``failed``.
-    The outcome (ids and counts) is returned to XCom and pushed under the key ``outcome``
-    even when the task then fails because an item failed.
+    Every item ends ``canceled``, ``already_canceled``, ``no_longer_pending`` (it left
+    ``pending`` before its cancel: shipped, packed...; not a failure), ``would_cancel`` or
+    ``failed``. After canceling, the orders touched are read again: with the connection's
+    ``cancel_scope=package`` a package's first item is sent and its siblings are settled
+    from that re-read; an item the API canceled that was not asked for is reported under
+    ``collateral_canceled``, with a warning. The outcome (ids and counts) is returned to
+    XCom and pushed under the key ``outcome`` even when the task then fails.
     """
 
     template_fields: Sequence[str] = (
@@ -230,22 +251,37 @@ class CancelOrderItemOperator(BaseOperator):
             raise AirflowFailException(f"Refused before sending anything: {exc}") from None
         hook = SellerCenterHook(self.seller_center_conn_id)
         client = hook.get_conn()
+        scope = hook.cancel_scope()
         self._check_reason(client, reason)
         locator = ItemLocator(client, self.lookup_days)
-        retrying = int(getattr(context.get("ti"), "try_number", 1) or 1) > 1
-        if self.dry_run or retrying:
-            self._prefetch(locator, targets)
+        # The items' state before anything is sent: items already done are not sent again
+        # (a retry tries only what is left), and the re-read after can tell what this task
+        # canceled from what was canceled before.
+        before = self._prefetch(locator, targets)
+        claimed: set[tuple[int, str]] = set()
+        claim_lock = threading.Lock()
+
+        def claim(item: OrderItem) -> bool:
+            """Package scope: the first item of a package is sent, its siblings wait."""
+            if scope != "package" or not item.package_id:
+                return True
+            with claim_lock:
+                key = (item.order_id, item.package_id)
+                first = key not in claimed
+                claimed.add(key)
+                return first
 
         def one(target: Target) -> Outcome:
-            return self._process(client, locator, target, reason, detail, skip_if_done=retrying)
+            return self._process(client, locator, target, reason, detail, before, claim)
 
         workers = min(self.max_concurrency, len(targets))
         self.log.info(
-            "%s %d order item(s) with reason %r, %d at a time%s",
+            "%s %d order item(s) with reason %r, %d at a time, cancel scope %s%s",
             "Checking" if self.dry_run else "Canceling",
             len(targets),
             reason,
             workers,
+            scope,
             " (dry run: nothing is sent)" if self.dry_run else "",
         )
         if workers == 1:
@@ -253,13 +289,84 @@ class CancelOrderItemOperator(BaseOperator):
         else:
             with ThreadPoolExecutor(workers, thread_name_prefix="cancel") as pool:
                 outcomes = list(pool.map(one, targets))
-        result = summarize(outcomes, dry_run=self.dry_run)
+        collateral: list[dict[str, Any]] = []
+        if not self.dry_run:
+            outcomes, collateral = self._settle(
+                client, locator, targets, outcomes, before, reason, detail, scope
+            )
+        result = summarize(outcomes, dry_run=self.dry_run, collateral=collateral)
         self._log_table(outcomes, result)
         ti = context.get("ti")
         if ti is not None:
             ti.xcom_push(key="outcome", value=result)
         self._raise_on_failures(outcomes)
         return result
+
+    def _settle(
+        self,
+        client: SellerCenterClient,
+        locator: ItemLocator,
+        targets: list[Target],
+        outcomes: list[Outcome],
+        before: dict[int, OrderItem],
+        reason: str,
+        detail: str | None,
+        scope: str,
+    ) -> tuple[list[Outcome], list[dict[str, Any]]]:
+        """Re-read the orders touched: settle package siblings, find collateral cancels."""
+        by_id = {t.order_item_id: t for t in targets}
+        order_ids = {t.order_id for t in targets if t.order_id is not None}
+        # Items given without an order id, found by the lookup scan: their orders too.
+        order_ids |= {i.order_id for i in locator.snapshot().values() if i.order_item_id in by_id}
+        after: dict[int, OrderItem] = {}
+        if order_ids:
+            try:
+                after = locator.reread(sorted(order_ids))
+            except SellerCenterError as exc:
+                self.log.warning(
+                    "Could not re-read the %d order(s) touched to check what was canceled: %s",
+                    len(order_ids),
+                    exc,
+                )
+        settled: list[Outcome] = []
+        for outcome in outcomes:
+            item_id = outcome.order_item_id
+            now, then = after.get(item_id), before.get(item_id)
+            if outcome.outcome == DEFERRED:
+                if now is not None and now.status == "canceled":
+                    outcome = Outcome(item_id, "canceled")
+                elif now is not None and now.status != "pending":
+                    outcome = Outcome(item_id, "no_longer_pending", now.status)
+                else:  # its package's cancel did not take it: send its own
+                    outcome = self._process(
+                        client, locator, by_id[item_id], reason, detail, {}, lambda _: True
+                    )
+            elif (
+                outcome.outcome == "already_canceled"
+                and then is not None
+                and then.status == "pending"
+            ):
+                # Pending before this task, canceled during it: by a sibling's cancel.
+                outcome = Outcome(item_id, "canceled")
+            settled.append(outcome)
+        collateral = [
+            {"order_item_id": i.order_item_id, "order_id": i.order_id, "package_id": i.package_id}
+            for i in sorted(after.values(), key=lambda i: i.order_item_id)
+            if i.status == "canceled"
+            and i.order_item_id not in by_id
+            and (then := before.get(i.order_item_id)) is not None
+            and then.status == "pending"
+        ]
+        if collateral:
+            self.log.warning(
+                "%d item(s) the plan did not name were canceled with their package: %s. This "
+                "account cancels whole packages: set the connection's extra "
+                "cancel_scope=package (now %r) so that the shortage rule plans whole packages.",
+                len(collateral),
+                ", ".join(str(c["order_item_id"]) for c in collateral[:MAX_LOGGED_ROWS]),
+                scope,
+            )
+        return settled, collateral
 
     def _check_reason(self, client: SellerCenterClient, reason: str) -> None:
         if reason == SHORTAGE:
@@ -276,11 +383,12 @@ class CancelOrderItemOperator(BaseOperator):
                 f"reason of GetFailureReasons; use one of {sorted(valid)!r}"
             )
 
-    def _prefetch(self, locator: ItemLocator, targets: list[Target]) -> None:
+    def _prefetch(self, locator: ItemLocator, targets: list[Target]) -> dict[int, OrderItem]:
         try:
             locator.prefetch(targets)
         except SellerCenterError as exc:
             self.log.warning("Could not prefetch item statuses, looking up one by one: %s", exc)
+        return locator.snapshot()
 
     def _process(
         self,
@@ -289,8 +397,8 @@ class CancelOrderItemOperator(BaseOperator):
         target: Target,
         reason: str,
         detail: str | None,
-        *,
-        skip_if_done: bool,
+        before: dict[int, OrderItem],
+        claim: Callable[[OrderItem], bool],
     ) -> Outcome:
         try:
             if self.dry_run:
@@ -299,9 +407,14 @@ class CancelOrderItemOperator(BaseOperator):
                 if item is not None and item.status == "pending" and not item.is_fulfillment:
                     return Outcome(target.order_item_id, "would_cancel")
                 return outcome
-            cached = locator.cached(target.order_item_id) if skip_if_done else None
-            if cached is not None and cached.status == "canceled":
-                return Outcome(target.order_item_id, "already_canceled")
+            known = before.get(target.order_item_id)
+            if known is not None:
+                if known.status == "canceled":
+                    return Outcome(target.order_item_id, "already_canceled")
+                if known.status != "pending":
+                    return Outcome(target.order_item_id, "no_longer_pending", known.status)
+                if not claim(known):
+                    return Outcome(target.order_item_id, DEFERRED)
             try:
                 client.cancel_order_item(target.order_item_id, reason, detail)
                 return Outcome(target.order_item_id, "canceled")
@@ -355,8 +468,16 @@ def _short(text: str, limit: int = 100) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def summarize(outcomes: Sequence[Outcome], *, dry_run: bool) -> dict[str, Any]:
-    """The small, JSON-serialisable result that goes to XCom: ids and counts only."""
+def summarize(
+    outcomes: Sequence[Outcome],
+    *,
+    dry_run: bool,
+    collateral: Sequence[dict[str, Any]] = (),
+) -> dict[str, Any]:
+    """The small, JSON-serialisable result that goes to XCom: ids and counts only.
+
+    ``collateral_canceled`` lists items the API canceled that were not asked for (their
+    package went with a planned item)."""
     result: dict[str, Any] = {name: [] for name in OUTCOMES}
     for o in outcomes:
         if o.outcome == "failed":
@@ -365,6 +486,7 @@ def summarize(outcomes: Sequence[Outcome], *, dry_run: bool) -> dict[str, Any]:
             )
         else:
             result[o.outcome].append(o.order_item_id)
-    result["counts"] = {name: len(result[name]) for name in OUTCOMES}
+    result["collateral_canceled"] = [dict(c) for c in collateral]
+    result["counts"] = {name: len(result[name]) for name in (*OUTCOMES, "collateral_canceled")}
     result["dry_run"] = dry_run
     return result

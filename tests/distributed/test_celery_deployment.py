@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from ..conftest import find_leaks, hide_secrets, register_secret
-from ..e2e.helpers import DAG_ID, items_by_id, main_seller_id, predict_short
+from ..e2e.helpers import DAG_ID, expected_short, items_by_id, main_seller_id
 
 pytestmark = [
     pytest.mark.distributed,
@@ -123,7 +123,7 @@ def check_run(stack: Any, capsys: pytest.CaptureFixture[str]) -> None:
 
     before = stack.sandbox("state")
     assert main_seller_id(before, USER_ID) == "SBX100"
-    predicted = predict_short(before, USER_ID)
+    predicted = expected_short(before, USER_ID)
     batches = math.ceil(len(predicted) / BATCH_SIZE)
     assert batches > POOL_SLOTS, "the seeded data must need more cancel tasks than pool slots"
 

@@ -6,11 +6,8 @@ import json
 import os
 import re
 import subprocess
-from datetime import datetime
 from pathlib import Path
 from typing import Any
-
-from airflow_seller_provider.shortage import PendingItem, find_short_items
 
 from ..conftest import AIRFLOW_BIN
 
@@ -26,28 +23,78 @@ def items_by_id(state: dict[str, Any]) -> dict[int, dict[str, Any]]:
     return {item["order_item_id"]: item for order in state["orders"] for item in order["items"]}
 
 
-def predict_short(state: dict[str, Any], user_id: str, business_unit: str = "FACL") -> set[int]:
-    """The rule applied to the sandbox's own state: what the DAG must cancel."""
+SELLER_SHIPS = ("dropshipping", "cross docking")
+UNITS = ("FACL", "FACO", "FAPE")
+
+
+def seller_center_figures(state: dict[str, Any], user_id: str) -> dict[tuple[str, str], int]:
+    """What GetProducts reports per (unit, SKU): the sandbox's derived ``stock`` of the units
+    each product has."""
     seller = main_seller_id(state, user_id)
-    items = [
-        PendingItem(
-            order_item_id=item["order_item_id"],
-            order_id=order["order_id"],
-            sku=item["sku"],
-            order_created_at=datetime.fromisoformat(order["created_at"]),
-            status=item["status"],
-            shipping_type=item["shipping_type"],
-        )
-        for order in state["orders"]
-        if order["seller_id"] == seller
-        for item in order["items"]
-    ]
-    stock = {
-        p["seller_sku"]: int(p["stock"].get(business_unit, 0))
+    return {
+        (unit, p["seller_sku"]): int(p["stock"][unit])
         for p in state["products"]
         if p["seller_id"] == seller
+        for unit in p["quantity"]
     }
-    return {i.order_item_id for i in find_short_items(items, stock).short}
+
+
+def expected_short(
+    state: dict[str, Any],
+    user_id: str,
+    figures: dict[tuple[str | None, str], int] | None = None,
+    *,
+    counts: str = "sellable",
+    scope: str = "item",
+) -> set[int]:
+    """The items the DAG must cancel, worked out here from the API's own data and the
+    documented rule (not from the project's code): pending items the seller ships, per
+    (order's unit, SKU), oldest first; ``sellable`` figures: the newest ``-stock`` items
+    are short; ``on_hand``: items beyond the figure are short. Package scope: packages
+    whole, oldest first, a short package leaves its units."""
+    if figures is None:
+        figures = seller_center_figures(state, user_id)
+    seller = main_seller_id(state, user_id)
+    queues: dict[tuple[str, str], list[tuple[str, int, int, str]]] = {}
+    for order in state["orders"]:
+        unit = str(order.get("operator_code") or "").upper()
+        if order["seller_id"] != seller or unit not in UNITS:
+            continue
+        if str(order.get("shipping_type", "")).lower() == "own warehouse":
+            continue
+        for it in order["items"]:
+            if it["status"] != "pending" or it["shipping_type"].lower() not in SELLER_SHIPS:
+                continue
+            package = it["package_id"] or f"item-{it['order_item_id']}"
+            queues.setdefault((unit, it["sku"]), []).append(
+                (order["created_at"], order["order_id"], it["order_item_id"], package)
+            )
+    supply: dict[tuple[str, str], int] = {}
+    for key, queue in queues.items():
+        figure = figures.get(key, figures.get((None, key[1])))
+        if figure is not None:
+            supply[key] = max(0, figure + len(queue) if counts == "sellable" else figure)
+    short: set[int] = set()
+    if scope == "item":
+        for key, queue in queues.items():
+            if key in supply:
+                short |= {entry[2] for entry in sorted(queue)[supply[key] :]}
+        return short
+    packages: dict[tuple[int, str], list[tuple[tuple[str, str], tuple]]] = {}
+    for key, queue in queues.items():
+        for entry in queue:
+            packages.setdefault((entry[1], entry[3]), []).append((key, entry))
+    for _, members in sorted(packages.items(), key=lambda kv: min(e for _, e in kv[1])):
+        keys = [key for key, _ in members]
+        if any(key not in supply for key in keys):
+            continue
+        need = {key: keys.count(key) for key in keys}
+        if all(supply[key] >= n for key, n in need.items()):
+            for key, n in need.items():
+                supply[key] -= n
+        else:
+            short |= {entry[2] for _, entry in members}
+    return short
 
 
 TEST_DAGS = Path(__file__).resolve().parent / "dags"

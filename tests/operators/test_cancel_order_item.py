@@ -58,8 +58,10 @@ def test_one_item_is_canceled(sandbox):
     assert result["counts"] == {
         "canceled": 1,
         "already_canceled": 0,
+        "no_longer_pending": 0,
         "would_cancel": 0,
         "failed": 0,
+        "collateral_canceled": 0,
     }
     assert ti.pushed["outcome"] == result
     _, item = items(sandbox.state())[target["order_item_id"]]
@@ -79,8 +81,10 @@ def test_a_batch_with_mixed_outcomes(sandbox):
     with pytest.raises(AirflowFailException) as info:
         run(sandbox, ids)
     message = str(info.value)
-    assert "3 of 6" in message
+    # The delivered item left pending before its cancel: not a failure.
+    assert "2 of 6" in message
     assert str(foreign[0]["order_item_id"]) in message and "E020" in message
+    assert str(shipped[0]["order_item_id"]) not in message
     counts = sandbox.cancellation_counts()
     assert all(counts.get(p["order_item_id"]) == 1 for p in pending)
     state = items(sandbox.state())
@@ -89,15 +93,75 @@ def test_a_batch_with_mixed_outcomes(sandbox):
 
 def test_failed_items_are_reported_in_xcom_before_failing(sandbox):
     (good,) = pick(sandbox)
-    (shipped,) = pick(sandbox, status="delivered")
+    (fulfillment,) = pick(sandbox, fulfillment=True)
     ti = FakeTI()
-    with pytest.raises(AirflowFailException, match="delivered"):
-        run(sandbox, [good, shipped], ti=ti)
+    with pytest.raises(AirflowFailException, match="Fulfillment"):
+        run(sandbox, [good, fulfillment], ti=ti)
     outcome = ti.pushed["outcome"]
     assert outcome["canceled"] == [good["order_item_id"]]
     (failed,) = outcome["failed"]
-    assert failed["order_item_id"] == shipped["order_item_id"] and failed["code"] == "E028"
-    assert "'delivered'" in failed["message"]
+    assert failed["order_item_id"] == fulfillment["order_item_id"] and failed["code"] == "E028"
+
+
+def test_an_item_that_left_pending_is_no_longer_pending_not_failed(sandbox):
+    good, packed = pick(sandbox, count=2)
+    (shipped,) = pick(sandbox, status="delivered")
+    sandbox.set_ready_to_ship([packed["order_item_id"]])
+    before = len(sandbox.requests_log())
+    result, _ = run(sandbox, [good, shipped, packed])
+    assert result["canceled"] == [good["order_item_id"]]
+    assert sorted(result["no_longer_pending"]) == sorted(
+        [shipped["order_item_id"], packed["order_item_id"]]
+    )
+    assert result["counts"]["failed"] == 0
+    cancels = [r for r in sandbox.requests_log()[before:] if r["action"] == "SetStatusToCanceled"]
+    assert len(cancels) == 1  # the prefetch showed the others had left pending
+
+
+def test_package_scope_sends_one_cancel_per_package_and_settles_siblings(monkeypatch):
+    with run_sandbox(seed=8, orders=80, cancel_scope="package") as sb:
+        monkeypatch.setenv(
+            f"AIRFLOW_CONN_{CONN_ID.upper()}", sb.airflow_conn_json({"cancel_scope": "package"})
+        )
+        package = _a_pending_package(sb)
+        result, _ = run(sb, package)
+        assert sorted(result["canceled"]) == sorted(t["order_item_id"] for t in package)
+        cancels = [r for r in sb.requests_log() if r["action"] == "SetStatusToCanceled"]
+        assert len(cancels) == 1
+        assert result["collateral_canceled"] == []
+        assert all(sb.cancellation_counts()[t["order_item_id"]] == 1 for t in package)
+
+
+def test_item_scope_on_a_package_account_reports_collateral(monkeypatch, caplog, capsys):
+    with run_sandbox(seed=8, orders=80, cancel_scope="package") as sb:
+        monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", sb.airflow_conn_json())
+        package = _a_pending_package(sb)
+        first, rest = package[0], package[1:]
+        result, _ = run(sb, [first])
+    assert result["canceled"] == [first["order_item_id"]]
+    assert sorted(c["order_item_id"] for c in result["collateral_canceled"]) == sorted(
+        t["order_item_id"] for t in rest
+    )
+    assert result["counts"]["collateral_canceled"] == len(rest)
+    assert "cancel_scope=package" in caplog.text + capsys.readouterr().out
+
+
+def _a_pending_package(sb):
+    state = sb.state()
+    (user,) = [u for u in state["users"] if u["user_id"] == sb.user_id]
+    for order in state["orders"]:
+        if order["seller_id"] != user["seller_id"]:
+            continue
+        packages: dict[str, list] = {}
+        for i in order["items"]:
+            if i["status"] == "pending" and i["shipping_type"] != "Fulfillment":
+                packages.setdefault(i["package_id"], []).append(
+                    {"order_item_id": i["order_item_id"], "order_id": order["order_id"]}
+                )
+        for members in packages.values():
+            if len(members) >= 2:
+                return members
+    raise AssertionError("the seed has multi-item packages")
 
 
 def test_e028_after_an_earlier_success_is_already_canceled(sandbox):

@@ -25,7 +25,7 @@ from airflow_seller_provider.client.signing import sign
 from airflow_seller_provider.sandbox.faults import ALL_KINDS
 from airflow_seller_provider.sandbox.testing import run_sandbox
 from tests.conftest import SIGNATURE_VALUE, find_leaks, register_secret
-from tests.e2e.helpers import items_by_id, predict_short, run_dag, save_log, summary_from_log
+from tests.e2e.helpers import expected_short, items_by_id, run_dag, save_log, summary_from_log
 
 pytestmark = pytest.mark.slow
 
@@ -83,7 +83,7 @@ def fault_run(request: pytest.FixtureRequest, airflow_db: Path) -> FaultRun:
         fault_kinds=None,  # every kind, "lost" included
     ) as sandbox:
         before = sandbox.state()
-        predicted = predict_short(before, sandbox.user_id)
+        predicted = expected_short(before, sandbox.user_id)
         assert len(predicted) > 100, "the seed must oversell enough items to meet faults"
         with pytest.MonkeyPatch.context() as env:
             env.setenv("AIRFLOW__LOGGING__LOGGING_LEVEL", "DEBUG")
