@@ -147,9 +147,32 @@ class Client:
         final = self.signed(params) if sign else params
         return self.send_query(query_string(final), method)
 
-    def send_query(self, query: str, method: str = "GET", data: bytes | None = None) -> Reply:
-        response = self.session.request(method, f"{self.url}?{query}", data=data, timeout=TIMEOUT)
+    def send_query(
+        self,
+        query: str,
+        method: str = "GET",
+        data: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Reply:
+        response = self.session.request(
+            method, f"{self.url}?{query}", data=data, headers=headers, timeout=TIMEOUT
+        )
         return parse(response.status_code, dict(response.headers), response.content)
+
+    def post_body(
+        self,
+        action: str,
+        body: bytes,
+        user_agent: str | None = None,
+        fmt: str | None = None,
+        **extra: Any,
+    ) -> Reply:
+        """A signed POST whose body (never signed) is ``body``."""
+        headers = {"Content-Type": "application/xml; charset=utf-8"}
+        if user_agent is not None:
+            headers["User-Agent"] = user_agent
+        query = query_string(self.signed(self.params(action, fmt, **extra)))
+        return self.send_query(query, "POST", body, headers)
 
     def call(self, action: str, method: str = "GET", fmt: str | None = None, **extra: Any) -> Reply:
         return self.send(self.params(action, fmt, **extra), method)

@@ -101,3 +101,61 @@ def test_the_console_script_is_declared():
     script = Path(sys.executable).with_name("seller-center-sandbox")
     done = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=30)
     assert done.returncode == 0 and "--fault-delay-s" in done.stdout
+
+
+def test_stock_and_scope_flags(tmp_path: Path):
+    creds = ["--user-id", "cli@example.com", "--api-key", "cli-key"]
+    process, url = start(
+        *creds,
+        "--seed",
+        "2",
+        "--orders",
+        "60",
+        "--business-unit",
+        "FACO",
+        "--business-units",
+        "faco,FAPE",
+        "--negative-stock",
+        "clamp",
+        "--cancel-scope",
+        "package",
+    )
+    try:
+        state = requests.get(f"{url}_sandbox/state", timeout=5).json()
+        main = state["sellers"][0]
+        assert (main["business_unit"], main["business_units"]) == ("FACO", ["FACO", "FAPE"])
+        mine = [o for o in state["orders"] if o["seller_id"] == main["seller_id"]]
+        assert {o["operator_code"] for o in mine} == {"faco", "fape"}
+        # clamp: no stock below zero, though some quantities are under their reservations
+        stock = [v for p in state["products"] for v in p["stock"].values()]
+        assert min(stock) == 0
+        # package scope: a pending order of two seller-shipped items in one package
+        order = next(
+            o
+            for o in mine
+            if o["shipping_type"] != "Own Warehouse"
+            and len(o["items"]) >= 2
+            and o["items"][0]["package_id"] == o["items"][1]["package_id"]
+            and o["items"][0]["status"] == o["items"][1]["status"] == "pending"
+        )
+        client = Client(url, "cli@example.com", "cli-key")
+        reply = client.cancel(order["items"][0]["order_item_id"])
+        assert reply.ok and len(reply.body["OrderItems"]["OrderItem"]) >= 2
+        client.session.close()
+    finally:
+        stop(process, signal.SIGTERM)
+
+
+def test_bad_stock_flags_exit_with_usage():
+    for flag, value in (
+        ("--negative-stock", "hide"),
+        ("--cancel-scope", "order"),
+        ("--business-units", "FACL,FABR"),
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "airflow_seller_provider.sandbox", flag, value],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert done.returncode == 2 and flag in done.stderr and done.stdout == ""
