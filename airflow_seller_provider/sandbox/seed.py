@@ -29,7 +29,7 @@ OWN_WAREHOUSE = "Own Warehouse"
 DAYS = 20
 MAIN_PRODUCTS = 30
 OTHER_PRODUCTS = 8
-OVERSOLD_PER_UNIT = 3
+OVERSOLD_PER_UNIT = 4
 EXACT_PER_UNIT = 2
 CROSS_DOCKING_SHARE = 0.2
 TWO_PACKAGES_SHARE = 0.3
@@ -387,9 +387,11 @@ def _stock_main(
     units: list[str],
 ) -> None:
     """Declared quantities per business unit from that unit's reservations: in each unit,
-    ``OVERSOLD_PER_UNIT`` SKUs below what their pending seller-shipped items reserve (the
-    first by one unit), ``EXACT_PER_UNIT`` exactly at it, one at zero without demand, the
-    rest with 1 to 40 to spare; one product without items in the unit lacks it."""
+    ``OVERSOLD_PER_UNIT`` of the most reserved SKUs below what their pending seller-shipped
+    items reserve (the first by one unit, the others by three quarters or more, so a large
+    seed oversells well over a hundred items), ``EXACT_PER_UNIT`` exactly at it, one at
+    zero without demand, the rest with 1 to 40 to spare; one product without items in the
+    unit lacks it."""
     reserved = _reserved(orders)
     seen = {(o["operator_code"].upper(), i["sku"]) for o in orders for i in o["items"]}
     skus = [p["seller_sku"] for p in products]
@@ -397,10 +399,10 @@ def _stock_main(
     for unit in units:
         held = {sku: reserved[(unit, sku)] for sku in skus}
         ranked = sorted((s for s in skus if held[s] >= 2), key=lambda s: (-held[s], s))
-        oversold = rng.sample(ranked[:10], min(OVERSOLD_PER_UNIT, len(ranked[:10])))
+        oversold = rng.sample(ranked[:7], min(OVERSOLD_PER_UNIT, len(ranked[:7])))
         level: dict[str, int] = {}
         for position, sku in enumerate(oversold):
-            level[sku] = held[sku] - 1 if position == 0 else rng.randint(0, held[sku] - 1)
+            level[sku] = held[sku] - 1 if position == 0 else rng.randint(0, held[sku] // 4)
         rest = [s for s in skus if s not in level]
         rng.shuffle(rest)
         for sku in [s for s in rest if held[s] >= 1][:EXACT_PER_UNIT]:
