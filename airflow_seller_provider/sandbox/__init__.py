@@ -1,5 +1,6 @@
 """A local Seller Center that speaks the real protocol, for tests and demos (as moto is
-for AWS). Standard library only; it shares signing with the client, never its transport.
+for AWS). Standard library plus lxml (UpdateStock's request body, parsed hardened); it
+shares signing with the client, never its transport.
 
 Run it with ``python -m airflow_seller_provider.sandbox`` or, in tests,
 ``airflow_seller_provider.sandbox.testing.run_sandbox()``.
