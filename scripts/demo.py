@@ -1,9 +1,12 @@
-"""`make demo`: run the example DAG once against a seeded local sandbox.
+"""`make demo`: the story the example DAG is for, against a seeded local sandbox.
 
-Starts the sandbox on a free loopback port, points ``seller_center_default`` at it through
-``AIRFLOW_CONN_SELLER_CENTER_DEFAULT``, runs ``airflow dags test cancel_short_stock_items``
-in a throw-away AIRFLOW_HOME, prints the summary and the sandbox's before/after counts of
-canceled items, and stops the sandbox.
+A seller sells in Chile, Colombia and Peru. Seller Center believes every SKU has stock: the
+demo declares, through UpdateStock, three units more than the pending orders reserve. But
+another sales channel sold some units: the seller's warehouse (a SQLite DB the demo writes,
+read through an Airflow ``sqlite`` connection) has fewer units than the pending orders need
+for two SKUs per country. The DAG runs twice in a throw-away AIRFLOW_HOME: on Seller
+Center's stock (it finds nothing, and says where to look), then on the warehouse (it cancels
+exactly the orders the warehouse cannot serve). Prints what was canceled per country.
 """
 
 from __future__ import annotations
@@ -11,11 +14,15 @@ from __future__ import annotations
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import urllib.request
+from collections import Counter
 from pathlib import Path
+
+from airflow_seller_provider.client import SellerCenterClient
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -23,11 +30,73 @@ USER_ID = "demo@example.com"
 API_KEY = "demo-api-key-not-a-secret"
 
 
-def canceled_count(url: str) -> int:
+def sandbox_state(url: str) -> dict:
     with urllib.request.urlopen(f"{url}_sandbox/state", timeout=10) as answer:
-        state = json.load(answer)
-    return sum(
-        1 for order in state["orders"] for item in order["items"] if item["status"] == "canceled"
+        return json.load(answer)
+
+
+def pending_demand(state: dict) -> Counter[tuple[str, str]]:
+    """Units the pending orders the seller ships wait for, per (country, SKU)."""
+    main = next(u["seller_id"] for u in state["users"] if u["user_id"] == USER_ID)
+    return Counter(
+        (order["operator_code"].upper(), item["sku"])
+        for order in state["orders"]
+        if order["seller_id"] == main
+        for item in order["items"]
+        if item["status"] == "pending" and item["shipping_type"] != "Fulfillment"
+    )
+
+
+def declare_stock_in_seller_center(url: str, demand: Counter[tuple[str, str]]) -> None:
+    """UpdateStock per country: three units more than reserved, so Stock reads 3."""
+    for unit in sorted({u for u, _ in demand}):
+        quantities = {sku: n + 3 for (u, sku), n in demand.items() if u == unit}
+        with SellerCenterClient(
+            url, USER_ID, API_KEY, seller_id="DEMO01", business_unit=unit
+        ) as client:
+            client.update_stock(quantities)
+
+
+def write_warehouse(path: Path, demand: Counter[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """On hand: enough for most SKUs, two SKUs per country two units short."""
+    on_hand = {key: n + 3 for key, n in demand.items()}
+    sold_elsewhere: dict[tuple[str, str], int] = {}
+    for unit in sorted({u for u, _ in demand}):
+        busiest = sorted((k for k in demand if k[0] == unit and demand[k] >= 3),
+                         key=lambda k: (-demand[k], k[1]))[:2]  # fmt: skip
+        for key in busiest:
+            on_hand[key] = demand[key] - 2
+            sold_elsewhere[key] = 5
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE stock (sku TEXT, units INTEGER, business_unit TEXT)")
+        db.executemany(
+            "INSERT INTO stock VALUES (?, ?, ?)",
+            [(sku, units, unit) for (unit, sku), units in sorted(on_hand.items())],
+        )
+    return sold_elsewhere
+
+
+def run_dag(env: dict, home: Path, name: str, conf: dict) -> tuple[int, str]:
+    log_path = home / f"{name}.log"
+    with log_path.open("w") as log:
+        run = subprocess.run(
+            [BIN / "airflow", "dags", "test", "cancel_short_stock_items", "-c", json.dumps(conf)],
+            env=env, stdout=log, stderr=subprocess.STDOUT, timeout=900, check=False,
+        )  # fmt: skip
+    text = log_path.read_text(errors="replace")
+    summary = re.findall(r"Summary: (pending=\d+(?: \w+=\d+)*)", text)
+    print(f"  Summary: {summary[-1] if summary else '(not found: see the log)'}")
+    print(f"  Full log: {log_path}")
+    return run.returncode, text
+
+
+def canceled_by_country(before: dict, after: dict) -> Counter[str]:
+    was = {i["order_item_id"]: i["status"] for o in before["orders"] for i in o["items"]}
+    return Counter(
+        order["operator_code"].upper()
+        for order in after["orders"]
+        for item in order["items"]
+        if item["status"] == "canceled" and was[item["order_item_id"]] != "canceled"
     )
 
 
@@ -66,23 +135,45 @@ def main() -> int:
                 "extra": {"seller_id": "DEMO01", "business_unit": "FACL", "rate_limit": 40},
             }
         )
-        before = canceled_count(url)
-        print("Running: airflow dags test cancel_short_stock_items ...", flush=True)
-        log_path = home / "dags-test.log"
-        with log_path.open("w") as log:
-            run = subprocess.run(
-                [BIN / "airflow", "dags", "test", "cancel_short_stock_items"],
-                env=env, stdout=log, stderr=subprocess.STDOUT, timeout=900, check=False,
-            )  # fmt: skip
-        after = canceled_count(url)
-        text = log_path.read_text(errors="replace")
-        summary = re.findall(r"Summary: (pending=\d+(?: \w+=\d+)*)", text)
-        print(f"Summary: {summary[-1] if summary else '(not found: see the log)'}")
-        print(f"Sandbox canceled items: before={before} after={after} (+{after - before})")
-        print(f"Full log: {log_path}")
-        if run.returncode != 0:
-            print(f"airflow dags test exited {run.returncode}", file=sys.stderr)
-            return run.returncode
+        demand = pending_demand(sandbox_state(url))
+        declare_stock_in_seller_center(url, demand)
+        warehouse = home / "warehouse.db"
+        sold = write_warehouse(warehouse, demand)
+        env["AIRFLOW_CONN_WAREHOUSE_DB"] = json.dumps(
+            {"conn_type": "sqlite", "host": str(warehouse)}
+        )
+        countries = len({u for u, _ in demand})
+        listed = ", ".join(f"{u} {s}" for u, s in sorted(sold))
+        print(
+            f"Seller Center now reads Stock 3 for every SKU in {countries} countries; the "
+            f"warehouse ({warehouse}) is 2 units short of the pending orders for {len(sold)} "
+            f"SKUs: {listed}."
+        )
+
+        print("\n1. The DAG on Seller Center's own stock (stock_source=seller_center):", flush=True)
+        before = sandbox_state(url)
+        code, text = run_dag(env, home, "seller-center", {})
+        if code != 0:
+            print(f"airflow dags test exited {code}", file=sys.stderr)
+            return code
+        if "none is below zero" in text:
+            print("  Nothing is short there: its Stock already excludes the reserved units.")
+
+        print("\n2. The DAG on the warehouse (stock_source=sql, stock_conn_id=warehouse_db):",
+              flush=True)  # fmt: skip
+        conf = {
+            "stock_source": "sql",
+            "stock_conn_id": "warehouse_db",
+            "stock_sql": "SELECT sku, units, business_unit FROM stock",
+        }
+        code, _ = run_dag(env, home, "warehouse", conf)
+        after = sandbox_state(url)
+        per_country = canceled_by_country(before, after)
+        counts = ", ".join(f"{unit} {n}" for unit, n in sorted(per_country.items()))
+        print(f"  Canceled per country: {counts or 'none'}")
+        if code != 0:
+            print(f"airflow dags test exited {code}", file=sys.stderr)
+            return code
         return 0
     finally:
         sandbox.terminate()
