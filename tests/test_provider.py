@@ -48,6 +48,7 @@ def test_connection_type_metadata():
         "timeout",
         "max_retries",
         "rate_limit",
+        "cancel_scope",
     }
     for field in fields.values():
         assert field["label"] and field["description"] and "type" in field["schema"]

@@ -157,8 +157,11 @@ def test_nothing_that_was_not_short_is_touched(fault_run: FaultRun) -> None:
     old, new = items_by_id(before), items_by_id(after)
     assert old.keys() == new.keys()
     assert [i for i in old if i not in short and old[i] != new[i]] == []
-    for key in before.keys() - {"orders", "cancellations"}:
+    for key in before.keys() - {"orders", "cancellations", "products"}:
         assert after[key] == before[key], key
+    # The declared quantities are untouched; the derived "stock" follows the cancellations
+    # (each canceled item releases the unit it reserved).
+    assert declared(after) == declared(before)
     old_orders = {o["order_id"]: o for o in before["orders"]}
     for order in after["orders"]:
         previous = old_orders[order["order_id"]]
@@ -169,6 +172,10 @@ def test_nothing_that_was_not_short_is_touched(fault_run: FaultRun) -> None:
         else:
             assert order == previous
     assert {i for i, n in fault_run.counts.items() if n} == short
+
+
+def declared(state: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in p.items() if k != "stock"} for p in state["products"]]
 
 
 def test_the_summary_matches_the_sandbox_state(fault_run: FaultRun, airflow_db: Path) -> None:
