@@ -58,11 +58,14 @@ _HTML_MARKERS = (b"<!doctype html", b"<html")
 # only other "<!" allowed before the root element is a DOCTYPE, which is refused unparsed:
 # libxml2 reads external parameter entities of an internal subset even with entity
 # resolution off, so a DTD must never reach the parser.
-_PROLOG = re.compile(rb"(?:\s+|<!--.*?-->|<\?.*?\?>)*", re.DOTALL)
+XML_PROLOG = re.compile(rb"(?:\s+|<!--.*?-->|<\?.*?\?>)*", re.DOTALL)
 _local = threading.local()
 
 
-def _xml_parser() -> etree.XMLParser:
+def hardened_xml_parser() -> etree.XMLParser:
+    """lxml with entities, DTDs and network off (the sandbox reads request bodies with it).
+
+    One parser per thread: lxml serialises concurrent use of a shared parser."""
     # One parser per thread: lxml serialises concurrent use of a shared parser.
     parser = getattr(_local, "parser", None)
     if parser is None:
@@ -117,10 +120,10 @@ def parse_xml(data: bytes) -> tuple[str, dict[str, Any]] | None:
     """
     if data[1:2] == b"\x00" or data[:2] in (b"\xff\xfe", b"\xfe\xff"):
         raise ResponseError("refused an XML answer in UTF-16/32; Seller Center sends UTF-8")
-    prolog = _PROLOG.match(data, 3 if data.startswith(_BOM) else 0)
+    prolog = XML_PROLOG.match(data, 3 if data.startswith(_BOM) else 0)
     if data.startswith(b"<!", prolog.end() if prolog else 0):
         raise _dtd_refused()
-    root = etree.fromstring(data, _xml_parser())
+    root = etree.fromstring(data, hardened_xml_parser())
     docinfo = root.getroottree().docinfo
     if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
         raise _dtd_refused()

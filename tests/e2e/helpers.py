@@ -23,6 +23,15 @@ def items_by_id(state: dict[str, Any]) -> dict[int, dict[str, Any]]:
     return {item["order_item_id"]: item for order in state["orders"] for item in order["items"]}
 
 
+def newly_canceled(before: dict, after: dict) -> set[int]:
+    old, new = items_by_id(before), items_by_id(after)
+    return {
+        item_id
+        for item_id, item in new.items()
+        if item["status"] == "canceled" and old[item_id]["status"] != "canceled"
+    }
+
+
 SELLER_SHIPS = ("dropshipping", "cross docking")
 UNITS = ("FACL", "FACO", "FAPE")
 

@@ -20,23 +20,14 @@ from airflow_seller_provider.sandbox.testing import run_sandbox
 from .helpers import (
     SELLER_SHIPS,
     expected_short,
-    items_by_id,
     main_seller_id,
+    newly_canceled,
     run_dag,
     save_log,
     summary_from_log,
 )
 
 pytestmark = pytest.mark.slow
-
-
-def newly_canceled(before: dict, after: dict) -> set[int]:
-    old, new = items_by_id(before), items_by_id(after)
-    return {
-        item_id
-        for item_id, item in new.items()
-        if item["status"] == "canceled" and old[item_id]["status"] != "canceled"
-    }
 
 
 def warehouse_counts(state: dict, user_id: str) -> tuple[dict[tuple[str | None, str], int], str]:
