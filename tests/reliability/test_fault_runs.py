@@ -29,8 +29,8 @@ from tests.e2e.helpers import expected_short, items_by_id, run_dag, save_log, su
 
 pytestmark = pytest.mark.slow
 
-# Seeds whose data oversell 170-190 items (orders=500): about 270 API requests a run, so
-# about 50 faults, every kind many times over the three runs.
+# Seeds whose data oversell 116-149 items (orders=500, Seller Center stock below zero in
+# each country): a few hundred API requests a run at 20% faults, every kind many times.
 SEEDS = (1, 4, 8)
 ORDERS = 500
 FAULT_RATE = 0.2
