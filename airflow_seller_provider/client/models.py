@@ -147,7 +147,7 @@ def _int_of(text: str, default: int = 0) -> int:
     except ValueError:
         try:
             return int(float(text))
-        except ValueError:
+        except (ValueError, OverflowError):
             return default
 
 
@@ -169,6 +169,7 @@ def children(node: Any, container: str, child: str) -> list:
 
 
 _NO_FIELDS: dict[str, Any] = {}
+_UNKNOWN: Any = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,7 +284,8 @@ class Product:
     seller_sku: str
     name: str
     stock: dict[str, int]
-    """Stock per business unit, keyed by upper-case operator code (``FACL``)."""
+    """Sellable stock per business unit, keyed by upper-case operator code (``FACL``); a unit
+    whose Stock is blank or unreadable is left out."""
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -291,8 +293,10 @@ class Product:
         stock: dict[str, int] = {}
         for unit in children(node, "BusinessUnits", "BusinessUnit"):
             code = _text(unit, "OperatorCode").strip().upper()
-            if code:
-                stock[code] = _int(unit, "Stock")
+            # A blank or unreadable Stock is unknown stock, not zero stock.
+            units = _int_of(_text(unit, "Stock"), _UNKNOWN)
+            if code and units is not _UNKNOWN:
+                stock[code] = units
         return cls(
             seller_sku=_text(node, "SellerSku"), name=_text(node, "Name"), stock=stock, raw=node
         )

@@ -160,3 +160,19 @@ def test_get_stock_pages(rsps, client) -> None:
     ]
     assert len(rsps.calls) == 2
     assert json.loads(query_of(rsps.calls[0].request.url)["SkuSellerList"]) == ["A", "B", "C"]
+
+
+def test_a_blank_or_unreadable_stock_is_unknown_not_zero() -> None:
+    from airflow_seller_provider.client.models import Product
+
+    node = {
+        "SellerSku": "A",
+        "BusinessUnits": {
+            "BusinessUnit": [
+                {"OperatorCode": "facl", "Stock": ""},
+                {"OperatorCode": "faco", "Stock": "inf"},
+                {"OperatorCode": "fape", "Stock": "-3"},
+            ]
+        },
+    }
+    assert Product.from_node(node).stock == {"FAPE": -3}
