@@ -11,7 +11,11 @@ VENV2 := .venv-airflow2
 BIN2 := $(VENV2)/bin
 LOCK2 := requirements/airflow2-lock.txt
 
-.PHONY: venv venv-airflow2 test test-airflow2 test-all lint format demo bench lock clean test-distributed test-browser
+.PHONY: venv venv-airflow2 test test-unit test-airflow2 test-all lint format demo bench lock clean test-distributed test-browser
+
+# The suite runs on two workers (pytest-xdist), each with its own Airflow home and metadata
+# DB (tests/conftest.py); worksteal keeps both busy when the long DAG runs come last.
+PYTEST_PARALLEL := -n 2 --dist worksteal
 
 # $(call make-venv,DIR,LOCK): a venv with uv, the pinned packages, and this project editable.
 define make-venv
@@ -36,11 +40,15 @@ $(VENV2)/.installed: $(LOCK2) pyproject.toml
 test: venv
 	$(BIN)/ruff check $(SRC)
 	$(BIN)/ruff format --check $(SRC)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL)
+
+# The inner loop: everything but the tests that start Airflow task runs or CLIs.
+test-unit: venv
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL) -m "not airflow_process"
 
 # The same suite on Airflow 2.11.x, from its own pinned environment.
 test-airflow2: venv-airflow2
-	$(BIN2)/python -m pytest
+	$(BIN2)/python -m pytest $(PYTEST_PARALLEL)
 
 test-all: test test-airflow2
 

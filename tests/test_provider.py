@@ -6,6 +6,8 @@ import json
 import subprocess
 from importlib.metadata import distribution, entry_points
 
+import pytest
+
 from airflow_seller_provider.get_provider_info import get_provider_info
 
 from .conftest import AIRFLOW_BIN
@@ -54,6 +56,7 @@ def test_connection_type_metadata():
         assert field["label"] and field["description"] and "type" in field["schema"]
 
 
+@pytest.mark.airflow_process
 def test_airflow_lists_the_provider_and_hook():
     providers = json.loads(airflow("providers", "list", "-o", "json"))
     assert any(p["package_name"] == "airflow-seller-provider" for p in providers)

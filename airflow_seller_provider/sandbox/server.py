@@ -245,8 +245,8 @@ class _Handler(BaseHTTPRequestHandler):
             err = invalid_format(message or "malformed HTTP request")
             err.http_status = code
         body, ctype = render.error(err, "", "XML")
-        self._write(code, body, ctype)
         self.server.sandbox.record(_entry(self.command or "", "", "", err.verdict, code))
+        self._write(code, body, ctype)
 
     def _write(
         self, status: int, body: bytes, ctype: str, headers: dict[str, str] | None = None
@@ -333,7 +333,6 @@ class _Handler(BaseHTTPRequestHandler):
         if fault in SHORT_CIRCUIT:
             self._sleep_latency()
             self._answer_fault(fault, action, fmt, entry)
-            sandbox.record(entry)
             return
 
         status, headers, answer, ctype, result = self._run(method, params, parse_error, fmt, body)
@@ -344,16 +343,18 @@ class _Handler(BaseHTTPRequestHandler):
         if fault == "lost":
             self._drop()
             entry.update(verdict="lost", http_status=None)
+            sandbox.record(entry)
         else:
-            self._write(status, answer, ctype, headers)
+            # Logged before the answer leaves: a client holding the answer finds it logged.
             entry.update(verdict=fault or result, http_status=status)
-        sandbox.record(entry)
+            sandbox.record(entry)
+            self._write(status, answer, ctype, headers)
 
     def _finish_error(self, err: ApiError, action: str, fmt: str, entry: dict[str, Any]) -> None:
         body, ctype = render.error(err, action, fmt)
-        self._write(err.http_status, body, ctype, err.headers)
         entry.update(verdict=err.verdict, result=err.verdict, http_status=err.http_status)
         self.server.sandbox.record(entry)
+        self._write(err.http_status, body, ctype, err.headers)
 
     def _run(
         self,
@@ -392,16 +393,20 @@ class _Handler(BaseHTTPRequestHandler):
             return err.http_status, {}, body, ctype, err.verdict
 
     def _answer_fault(self, fault: str, action: str, fmt: str, entry: dict[str, Any]) -> None:
-        """Answer a short-circuit fault; the request is not run, the state not touched."""
+        """Answer a short-circuit fault; the request is not run, the state not touched.
+        The entry is logged before the answer leaves."""
+        record = self.server.sandbox.record
         entry["verdict"] = fault
         if fault == "drop":
-            self._drop()
             entry["http_status"] = None
+            record(entry)
+            self._drop()
             return
         if fault.startswith("HTTP_"):
             code = int(fault[5:])
-            self._write(code, html_page(code), "text/html; charset=utf-8")
             entry["http_status"] = code
+            record(entry)
+            self._write(code, html_page(code), "text/html; charset=utf-8")
             return
         if fault == "E429":
             err = too_many_requests(1 if self.server.sandbox.faults.coin() else None)
@@ -410,8 +415,9 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             err = oms_error()
         body, ctype = render.error(err, action, fmt)
-        self._write(err.http_status, body, ctype, err.headers)
         entry["http_status"] = err.http_status
+        record(entry)
+        self._write(err.http_status, body, ctype, err.headers)
 
     # -- inspection endpoints ------------------------------------------------------------
     def _control(self, path: str) -> None:
