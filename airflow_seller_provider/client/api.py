@@ -31,6 +31,7 @@ from airflow_seller_provider.client.models import (
     CancelResult,
     Order,
     OrderItem,
+    OrdersPage,
     Product,
     Reason,
     Response,
@@ -268,34 +269,15 @@ class SellerCenterClient:
         ``version="2.0"`` asks for GetOrders' newer form (sorted by updated_at by default).
         Arguments are checked now, before any request; pages are fetched as you iterate.
         """
-        if created_after is None and updated_after is None:
-            raise ValueError(
-                "iter_orders needs created_after or updated_after (the API requires one: E018)"
-            )
-        params: dict[str, str] = {}
-        for name, value in (
-            ("CreatedAfter", created_after),
-            ("CreatedBefore", created_before),
-            ("UpdatedAfter", updated_after),
-            ("UpdatedBefore", updated_before),
-        ):
-            if value is not None:
-                params[name] = _api_datetime(value, name)
-        for low, high in (("CreatedAfter", "CreatedBefore"), ("UpdatedAfter", "UpdatedBefore")):
-            if (
-                low in params
-                and high in params
-                and _parse_iso(params[low]) >= _parse_iso(params[high])
-            ):
-                raise ValueError(
-                    f"{low} {params[low]} is not before {high} {params[high]}: the range is empty"
-                )
-        if status is not None:
-            params["Status"] = _choice(status, "status", ORDER_STATUSES, upper=False)
-        if sort_by is not None:
-            params["SortBy"] = _choice(sort_by, "sort_by", SORT_BY, upper=False)
-        if sort_direction is not None:
-            params["SortDirection"] = _choice(sort_direction, "sort_direction", SORT_DIRECTIONS)
+        params = _order_filters(
+            status=status,
+            created_after=created_after,
+            updated_after=updated_after,
+            created_before=created_before,
+            updated_before=updated_before,
+            sort_by=sort_by,
+            sort_direction=sort_direction,
+        )
         page_limit = self.page_size if limit is None else _positive_int(limit, "limit")
         max_pages = _positive_int(max_pages, "max_pages")
         version = _choice(version, "version", GET_ORDERS_VERSIONS, upper=False)
@@ -339,6 +321,32 @@ class SellerCenterClient:
                     return
             elif len(nodes) < limit:
                 return
+
+    def orders_page(
+        self,
+        *,
+        offset: int,
+        limit: int | None = None,
+        version: str = "1.0",
+        **filters: Any,
+    ) -> OrdersPage:
+        """One GetOrders page: its orders and the Head's TotalCount (None when absent).
+        ``filters`` are ``iter_orders``' (status, created_after, ...), checked the same way.
+        For callers that page themselves, e.g. several pages at once."""
+        params = _order_filters(**filters)
+        if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+            raise ValueError(f"offset {offset!r} must be a whole number >= 0")
+        page_limit = self.page_size if limit is None else _positive_int(limit, "limit")
+        version = _choice(version, "version", GET_ORDERS_VERSIONS, upper=False)
+        response = self.call(
+            "GetOrders", {**params, "Limit": page_limit, "Offset": offset}, version=version
+        )
+        nodes = [n for n in children(response.body, "Orders", "Order") if isinstance(n, dict)]
+        try:
+            orders = [Order.from_node(node) for node in nodes]
+        except ValueError as exc:
+            raise _unreadable("GetOrders", exc) from None
+        return OrdersPage(orders, response.total_count, offset, page_limit)
 
     def get_order_items(self, order_id: int | str) -> list[OrderItem]:
         """The items of one order (GetOrderItems)."""
@@ -522,6 +530,44 @@ class SellerCenterClient:
         nodes = [n for n in children(response.body, "OrderItems", "OrderItem") if n]
         node = next((n for n in nodes if isinstance(n, dict)), None)
         return CancelResult.from_node(node, item_id)
+
+
+def _order_filters(
+    *,
+    status: str | None = None,
+    created_after: datetime | date | str | None = None,
+    updated_after: datetime | date | str | None = None,
+    created_before: datetime | date | str | None = None,
+    updated_before: datetime | date | str | None = None,
+    sort_by: str | None = None,
+    sort_direction: str | None = None,
+) -> dict[str, str]:
+    """GetOrders' filter parameters, checked (ValueError naming the bad one)."""
+    if created_after is None and updated_after is None:
+        raise ValueError(
+            "GetOrders needs created_after or updated_after (the API requires one: E018)"
+        )
+    params: dict[str, str] = {}
+    for name, value in (
+        ("CreatedAfter", created_after),
+        ("CreatedBefore", created_before),
+        ("UpdatedAfter", updated_after),
+        ("UpdatedBefore", updated_before),
+    ):
+        if value is not None:
+            params[name] = _api_datetime(value, name)
+    for low, high in (("CreatedAfter", "CreatedBefore"), ("UpdatedAfter", "UpdatedBefore")):
+        if low in params and high in params and _parse_iso(params[low]) >= _parse_iso(params[high]):
+            raise ValueError(
+                f"{low} {params[low]} is not before {high} {params[high]}: the range is empty"
+            )
+    if status is not None:
+        params["Status"] = _choice(status, "status", ORDER_STATUSES, upper=False)
+    if sort_by is not None:
+        params["SortBy"] = _choice(sort_by, "sort_by", SORT_BY, upper=False)
+    if sort_direction is not None:
+        params["SortDirection"] = _choice(sort_direction, "sort_direction", SORT_DIRECTIONS)
+    return params
 
 
 def _unreadable(action: str, exc: ValueError) -> ResponseError:

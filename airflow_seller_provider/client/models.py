@@ -280,6 +280,17 @@ class Order:
 
 
 @dataclass(frozen=True, slots=True)
+class OrdersPage:
+    """One GetOrders page: its orders, the Head's TotalCount (None when absent), and the
+    Offset and Limit it was asked with."""
+
+    orders: list[Order]
+    total_count: int | None
+    offset: int
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
 class Product:
     seller_sku: str
     name: str
