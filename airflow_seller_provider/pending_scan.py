@@ -10,11 +10,12 @@ comes from Seller Center; other sources are read once).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from airflow_seller_provider.order_scan import PendingOrderScan, competing_sku
 from airflow_seller_provider.shortage import (
     ITEM,
     ON_HAND,
@@ -24,7 +25,6 @@ from airflow_seller_provider.shortage import (
     ShortageDecision,
     StockFigures,
     decide_shortages,
-    normalise_unit,
 )
 
 if TYPE_CHECKING:
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SELLER_CENTER = "seller_center"
+SELLER_CENTER_NAME = "Seller Center (GetProducts BusinessUnits Stock)"
 NO_SHORTAGE_VISIBLE = (
     "The stock figures count sellable units (Seller Center's own Stock already excludes the "
     "units reserved by pending orders) and none is below zero, so they show no shortage. "
@@ -57,63 +58,30 @@ class ScanResult:
         return None
 
 
-def _batched(values: Sequence[int], size: int) -> Iterator[list[int]]:
-    for start in range(0, len(values), size):
-        yield list(values[start : start + size])
-
-
-@dataclass(frozen=True, slots=True)
-class _OrderFacts:
-    created_at: datetime | None
-    operator_code: str
-    shipping_type: str
-
-
 def scan_pending_items(
     client: SellerCenterClient,
     *,
     lookback_days: int,
     now: datetime | None = None,
+    max_concurrency: int = 8,
 ) -> tuple[list[PendingItem], int]:
     """Every item of the pending orders created in the last ``lookback_days`` days, with
-    its order's date, business unit and shipping type."""
-    since = (now or datetime.now(UTC)) - timedelta(days=lookback_days)
-    facts: dict[int, _OrderFacts] = {}
-    # Oldest first, explicitly: orders created during the scan land after the last page
-    # instead of shifting the pages being read.
-    orders = client.iter_orders(
-        status="pending", created_after=since, sort_by="created_at", sort_direction="ASC"
-    )
-    for order in orders:
-        facts[order.order_id] = _OrderFacts(
-            order.created_at, order.operator_code, order.shipping_type
-        )
-    log.info("Pending orders since %s: %d", since.isoformat(), len(facts))
-    items: list[PendingItem] = []
-    order_ids = sorted(facts)
-    # One client call per batch, so that each batch's full answers are dropped before the
-    # next: memory grows with the kept items, not with the answers.
-    for number, batch in enumerate(_batched(order_ids, client.order_batch_size), start=1):
-        for order_id, order_items in client.get_multiple_order_items(batch).items():
-            fact = facts.get(order_id) or _OrderFacts(None, "", "")
-            items.extend(
-                PendingItem(
-                    order_item_id=i.order_item_id,
-                    order_id=order_id,
-                    sku=i.sku,
-                    order_created_at=fact.created_at,
-                    status=i.status,
-                    shipping_type=i.shipping_type,
-                    business_unit=normalise_unit(i.operator_code or fact.operator_code),
-                    package_id=i.package_id,
-                    order_shipping_type=i.order_shipping_type or fact.shipping_type,
-                )
-                for i in order_items
-            )
-        if number % 10 == 0:
-            log.info("Item batches read: %d, items seen: %d", number, len(items))
-    log.info("Items of pending orders: %d", len(items))
-    return items, len(facts)
+    its order's date, business unit and shipping type (see ``order_scan``)."""
+    start = now or datetime.now(UTC)
+    outcome = PendingOrderScan(
+        client,
+        since=start - timedelta(days=lookback_days),
+        until=start,
+        max_concurrency=max_concurrency,
+    ).run()
+    return outcome.items, outcome.orders_seen
+
+
+def _counts(kind: str, stock_counts: str | None) -> str:
+    counts = stock_counts or (SELLABLE if kind == SELLER_CENTER else ON_HAND)
+    if counts not in STOCK_COUNTS:
+        raise ValueError(f"stock_counts {counts!r} must be one of {', '.join(STOCK_COUNTS)}")
+    return counts
 
 
 def read_stock_figures(
@@ -130,13 +98,11 @@ def read_stock_figures(
     from airflow_seller_provider.stock_sources import classify_stock_source, read_stock_source
 
     kind = classify_stock_source(stock_source, stock_conn_id=stock_conn_id, stock_sql=stock_sql)
-    counts = stock_counts or (SELLABLE if kind == SELLER_CENTER else ON_HAND)
-    if counts not in STOCK_COUNTS:
-        raise ValueError(f"stock_counts {counts!r} must be one of {', '.join(STOCK_COUNTS)}")
+    counts = _counts(kind, stock_counts)
     wanted = sorted(set(skus))
     if kind == SELLER_CENTER:
         units = dict(client.get_stock(wanted)) if wanted else {}
-        name = "Seller Center (GetProducts BusinessUnits Stock)"
+        name = SELLER_CENTER_NAME
     else:
         units = read_stock_source(
             stock_source, skus=wanted, stock_conn_id=stock_conn_id, stock_sql=stock_sql
@@ -161,25 +127,47 @@ def find_short(
     stock_sql: str | None = None,
     stock_counts: str | None = None,
     cancel_scope: str = ITEM,
+    max_concurrency: int = 8,
     now: datetime | None = None,
 ) -> ScanResult:
-    """Scan, read the stock of the SKUs in play, and apply the shortage rule."""
-    items, orders_seen = scan_pending_items(client, lookback_days=lookback_days, now=now)
-    skus = {
-        i.sku
-        for i in items
-        if i.is_pending and i.business_unit is not None and i.shipped_by != "marketplace"
-    }
-    stock = read_stock_figures(
+    """Scan (pipelined, at most ``max_concurrency`` calls at once), read the stock of the
+    SKUs in play (Seller Center's while scanning; another source once, after), and apply
+    the shortage rule."""
+    from airflow_seller_provider.stock_sources import classify_stock_source
+
+    kind = classify_stock_source(stock_source, stock_conn_id=stock_conn_id, stock_sql=stock_sql)
+    counts = _counts(kind, stock_counts)
+    start = now or datetime.now(UTC)
+    scan = PendingOrderScan(
         client,
-        sorted(skus),
-        stock_source=stock_source,
-        stock_conn_id=stock_conn_id,
-        stock_sql=stock_sql,
-        stock_counts=stock_counts,
+        since=start - timedelta(days=lookback_days),
+        until=start,
+        max_concurrency=max_concurrency,
+        read_skus=client.get_stock if kind == SELLER_CENTER else None,
+    ).run()
+    log.info(
+        "Scan: %d pending order(s), %d item(s), calls %s, %d pass(es)",
+        scan.orders_seen,
+        len(scan.items),
+        scan.calls,
+        scan.passes,
     )
-    decision = decide_shortages(items, stock, cancel_scope=cancel_scope)
-    return ScanResult(items=items, orders_seen=orders_seen, stock=stock, decision=decision)
+    if kind == SELLER_CENTER:
+        stock = StockFigures(scan.stock, counts, SELLER_CENTER_NAME)
+    else:
+        skus = sorted({i.sku for i in scan.items if competing_sku(i)})
+        stock = read_stock_figures(
+            client,
+            skus,
+            stock_source=stock_source,
+            stock_conn_id=stock_conn_id,
+            stock_sql=stock_sql,
+            stock_counts=counts,
+        )
+    decision = decide_shortages(scan.items, stock, cancel_scope=cancel_scope)
+    return ScanResult(
+        items=scan.items, orders_seen=scan.orders_seen, stock=stock, decision=decision
+    )
 
 
 def check_brake(

@@ -76,6 +76,14 @@ SELLER_CENTER_POOL = "seller_center"
             "Out of stock", type=["null", "string"], maxLength=1000, description="Sent as-is."
         ),
         "batch_size": Param(100, type="integer", minimum=1, maximum=1000),
+        "max_concurrency": Param(
+            8,
+            type="integer",
+            minimum=1,
+            maximum=64,
+            description="Calls in flight at once, in the find step and in each cancel task; "
+            "the connection's rate_limit paces them all.",
+        ),
         "max_cancellations": Param(500, type="integer", minimum=0),
         "max_cancel_fraction": Param(0.5, type="number", minimum=0, maximum=1),
         "fraction_min_items": Param(20, type="integer", minimum=0),
@@ -127,6 +135,7 @@ def cancel_short_stock_items() -> None:
             result = find_short(
                 hook.get_conn(),
                 lookback_days=int(params["lookback_days"]),
+                max_concurrency=int(params.get("max_concurrency") or 8),
                 stock_counts=params.get("stock_counts") or None,
                 cancel_scope=hook.cancel_scope(),
                 **source,
@@ -156,6 +165,7 @@ def cancel_short_stock_items() -> None:
                 "dry_run": bool(params["dry_run"]),
                 "reason_detail": params.get("reason_detail") or None,
                 "seller_center_conn_id": params["seller_center_conn_id"],
+                "max_concurrency": int(params.get("max_concurrency") or 8),
             }
             for batch in batch_by_order(short, int(params["batch_size"]))
         ]
@@ -178,7 +188,7 @@ def cancel_short_stock_items() -> None:
     found = find_short_items()
     plan = plan_cancellations(found)
     cancel = CancelOrderItemOperator.partial(
-        task_id=CANCEL_TASK_ID, reason="SHORTAGE", max_concurrency=8, pool=SELLER_CENTER_POOL
+        task_id=CANCEL_TASK_ID, reason="SHORTAGE", pool=SELLER_CENTER_POOL
     ).expand_kwargs(plan)
     cancel >> summarize()
 

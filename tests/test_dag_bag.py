@@ -36,6 +36,10 @@ def test_example_dag_shape_and_params():
     assert defaults["fraction_min_items"] == 20
     for name in ("reason_detail", "batch_size", "max_cancellations", "max_cancel_fraction"):
         assert name in defaults
+    assert defaults["stock_source"] == "seller_center"
+    assert defaults["stock_conn_id"] is None and defaults["stock_sql"] is None
+    assert defaults["stock_counts"] is None
+    assert defaults["max_concurrency"] == 8
     assert {t.task_id for t in dag.tasks} == {
         "find_short_items",
         "plan_cancellations",

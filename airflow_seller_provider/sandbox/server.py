@@ -12,6 +12,7 @@ import socketserver
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -71,6 +72,9 @@ class SandboxServer:
         """``negative_stock`` and ``cancel_scope``: set on the store when given (see
         ``Store``); None keeps the store's."""
         self.store = store
+        # Tests only: called as hook(action, params) before each checked API request runs,
+        # e.g. to change orders in the middle of a scan (Sandbox.before_action).
+        self.before_action: Callable[[str, dict[str, str]], None] | None = None
         if negative_stock is not None:
             store.negative_stock = negative_stock
         if cancel_scope is not None:
@@ -380,6 +384,9 @@ class _Handler(BaseHTTPRequestHandler):
             if wait is not None:
                 raise too_many_requests(retry_after_header(wait))
             user_agent = self.headers.get("User-Agent", "")
+            hook = sandbox.before_action
+            if hook is not None:
+                hook(name, dict(params))
             result = spec.handler(Context(params, user, sandbox.store, request_body, user_agent))
             body, ctype = render.success(name, result.response_type, result.body, fmt, result.head)
             return 200, {}, body, ctype, "ok"

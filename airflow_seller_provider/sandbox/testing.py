@@ -105,6 +105,11 @@ class Sandbox:
     def clear_requests_log(self) -> None:
         self.server.clear_requests_log()
 
+    def before_action(self, hook: Any) -> None:
+        """Tests: ``hook(action, params)`` runs before each checked API request (None: off),
+        e.g. to move orders out of ``pending`` in the middle of a scan."""
+        self.server.before_action = hook
+
     def cancellation_counts(self) -> dict[int, int]:
         """order_item_id -> how many times a cancellation was applied to it."""
         return self.server.store.cancellation_counts()

@@ -1,0 +1,163 @@
+"""The pipelined scan: exactly the sequential scan's items, the minimum of calls, no order
+lost when orders leave ``pending`` mid-scan, and no throttling within the budget."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from airflow_seller_provider.client.api import SellerCenterClient
+from airflow_seller_provider.client.models import Order, OrderItem, OrdersPage
+from airflow_seller_provider.order_scan import PendingOrderScan, competing_sku
+from airflow_seller_provider.pending_scan import find_short
+from airflow_seller_provider.sandbox.testing import run_sandbox
+
+NOW = datetime.now(UTC)
+
+
+def client_for(sandbox, **kwargs) -> SellerCenterClient:
+    options = {"page_size": 40, "max_retries": 10, "timeout": 3.0, "backoff_base": 0.05}
+    options["backoff_max"] = 0.5
+    options.update(kwargs)
+    return SellerCenterClient(
+        sandbox.url,
+        sandbox.user_id,
+        sandbox.api_key,
+        seller_id=sandbox.seller_id,
+        business_unit=sandbox.business_unit,
+        **options,
+    )
+
+
+def scan(client, concurrency, read_skus=None):
+    return PendingOrderScan(
+        client,
+        since=NOW - timedelta(days=30),
+        until=NOW,
+        max_concurrency=concurrency,
+        read_skus=read_skus,
+    ).run()
+
+
+def keyed(items):
+    return sorted((i.order_item_id, i.order_id, i.sku, i.status, i.business_unit) for i in items)
+
+
+def test_pipelined_scan_equals_the_sequential_scan_under_faults():
+    with run_sandbox(seed=6, orders=300) as sandbox:
+        sequential = scan(client_for(sandbox), 1, client_for(sandbox).get_stock)
+        sandbox.set_faults(fault_rate=0.2, fault_delay_s=0.3)  # every kind of fault
+        sandbox.clear_requests_log()
+        piped = scan(client_for(sandbox), 8, client_for(sandbox).get_stock)
+        verdicts = {e["verdict"] for e in sandbox.requests_log()}
+    assert keyed(piped.items) == keyed(sequential.items)
+    assert piped.orders_seen == sequential.orders_seen > 100
+    assert piped.stock == sequential.stock and piped.stock
+    assert len({i.order_item_id for i in piped.items}) == len(piped.items)  # none twice
+    assert verdicts - {"ok"}, "the faulty run met faults"
+
+
+def test_calls_are_the_minimum():
+    with run_sandbox(seed=6, orders=300) as sandbox:
+        client = client_for(sandbox)
+        sandbox.clear_requests_log()
+        outcome = scan(client, 8, client.get_stock)
+        log = sandbox.requests_log()
+    calls = {a: sum(1 for e in log if e["action"] == a) for a in {e["action"] for e in log}}
+    skus = {i.sku for i in outcome.items if competing_sku(i)}
+    assert calls == {
+        "GetOrders": math.ceil(outcome.orders_seen / 40),
+        "GetMultipleOrderItems": math.ceil(outcome.orders_seen / 100),
+        "GetProducts": math.ceil(len(skus) / 100),
+    }
+    assert outcome.passes == 1
+
+
+def test_no_pending_order_is_lost_when_orders_leave_pending_mid_scan():
+    with run_sandbox(seed=6, orders=300) as sandbox:
+        state = sandbox.state()
+        seller = sandbox.seller_id
+        pending_orders = [
+            o
+            for o in state["orders"]
+            if o["seller_id"] == seller and all(i["status"] == "pending" for i in o["items"])
+        ]
+        leaving = pending_orders[:6]  # the oldest: every later page shifts
+        pages = {"seen": 0}
+
+        def hook(action, params):
+            if action == "GetOrders":
+                pages["seen"] += 1
+                if pages["seen"] == 3:  # after two pages were answered
+                    sandbox.set_ready_to_ship(
+                        [i["order_item_id"] for o in leaving for i in o["items"]]
+                    )
+
+        sandbox.before_action(hook)
+        outcome = scan(client_for(sandbox), 1)  # one call at a time: the shift is certain
+        sandbox.before_action(None)
+        after = sandbox.state()
+    still = {
+        i["order_item_id"]
+        for o in after["orders"]
+        if o["seller_id"] == seller
+        for i in o["items"]
+        if i["status"] == "pending"
+    }
+    found = {i.order_item_id for i in outcome.items if i.status == "pending"}
+    assert still <= found, f"lost {sorted(still - found)[:10]}"
+    assert found == still
+    assert outcome.passes >= 2
+    assert len({i.order_item_id for i in outcome.items}) == len(outcome.items)
+
+
+def test_under_a_5_per_second_budget_nothing_is_throttled():
+    with run_sandbox(seed=6, orders=120, rate_limit=5) as sandbox:
+        client = client_for(sandbox, rate_limit=5, page_size=30)
+        result = find_short(client, lookback_days=30, max_concurrency=8)
+        log = sandbox.requests_log()
+    assert result.orders_seen > 0
+    assert not [e for e in log if e["verdict"] == "E429"]
+
+
+# -- a server that caps Limit, and one without TotalCount: a stand-in client ----------------
+@dataclass
+class CappedServer:
+    """Orders 1..n; answers at most ``cap`` a page; ``total`` False drops TotalCount."""
+
+    n: int
+    cap: int
+    total: bool = True
+    page_size: int = 100
+    order_batch_size: int = 100
+    sku_batch_size: int = 100
+
+    def __post_init__(self) -> None:
+        self.offsets: list[int] = []
+
+    def orders_page(self, *, offset: int, limit: int | None = None, **filters) -> OrdersPage:
+        self.offsets.append(offset)
+        limit = limit or self.page_size
+        ids = list(range(1, self.n + 1))[offset : offset + min(limit, self.cap)]
+        orders = [Order(i, str(i), NOW - timedelta(minutes=self.n - i), None) for i in ids]
+        return OrdersPage(orders, self.n if self.total else None, offset, limit)
+
+    def get_multiple_order_items(self, order_ids):
+        return {i: [OrderItem(i * 10, i, "SKU", "pending", "Dropshipping")] for i in order_ids}
+
+
+@pytest.mark.parametrize(
+    ("n", "cap", "total"), [(250, 40, True), (250, 100, True), (250, 100, False), (200, 100, False)]
+)
+def test_a_capped_or_countless_server_loses_no_order(n, cap, total):
+    server = CappedServer(n, cap, total)
+    outcome = scan(server, 4)
+    assert sorted(i.order_id for i in outcome.items) == list(range(1, n + 1))
+    assert (
+        len(server.offsets)
+        == len(set(server.offsets))
+        == math.ceil(n / cap) + (0 if total or n % cap else 1)
+    )
