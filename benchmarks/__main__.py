@@ -11,6 +11,7 @@ from collections.abc import Callable
 from benchmarks import (
     cancel_throughput,
     dag_parse,
+    large_scan,
     parsing,
     request_overhead,
     sandbox_capacity,
@@ -25,6 +26,7 @@ BENCHMARKS: dict[str, tuple[str, Callable[[], list[Result]]]] = {
     "scan": ("4. Scan", scan.run),
     "dag_parse": ("5. DAG parse", dag_parse.run),
     "sandbox_capacity": ("6. Sandbox capacity", sandbox_capacity.run),
+    "large_scan": ("7. Large-seller scan", large_scan.run),
 }
 
 
