@@ -182,6 +182,8 @@ class PendingOrderScan:
         self._step = size if size < min(first.limit, total) else first.limit
         for offset in range(self._step, total, self._step):
             self._page(offset, min(offset + self._step, total))
+        # The first page's item batches queue behind the other pages: pages unlock more work.
+        self._send_orders()
         self._drain(until=lambda: self._pages_done())
         return any(t != total for t in self._totals)
 
@@ -218,7 +220,8 @@ class PendingOrderScan:
             stop = min(end, total)
             if page.offset + got < stop:
                 self._page(page.offset + got, end)
-        self._send_orders()
+        if len(self._totals) > 1:  # the first page's batches wait for its pass to fan out
+            self._send_orders()
 
     # -- GetMultipleOrderItems ---------------------------------------------------------------
     def _send_orders(self, *, flush: bool = False) -> None:

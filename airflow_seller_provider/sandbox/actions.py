@@ -147,12 +147,26 @@ def get_orders(ctx: Context) -> Result:
             and (not wanted or any(i["status"] in wanted for i in order["items"]))
         )
 
-    with ctx.store.lock:
-        matches = [o for o in ctx.store.orders_of(ctx.user.seller_id) if keep(o)]
+    def query() -> list[dict[str, Any]]:
+        found = [o for o in ctx.store.orders_of(ctx.user.seller_id) if keep(o)]
         if sort_by == "updated_at":
-            matches.sort(key=lambda o: (o["updated_at"], o["order_id"]))
+            found.sort(key=lambda o: (o["updated_at"], o["order_id"]))
         if direction == "DESC":
-            matches.reverse()
+            found.reverse()
+        return found
+
+    key = (
+        ctx.user.seller_id,
+        created_after,
+        created_before,
+        updated_after,
+        updated_before,
+        status,
+        sort_by,
+        direction,
+    )
+    with ctx.store.lock:
+        matches = ctx.store.query_orders(key, query)
         page = [views.order(o) for o in matches[offset : offset + limit]]
     body = {"Orders": {"Order": page}}
     return Result("Orders", body, {"TotalCount": str(len(matches))})

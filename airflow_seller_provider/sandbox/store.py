@@ -40,6 +40,7 @@ import re
 import tempfile
 import threading
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -100,6 +101,9 @@ class Store:
         self.lock = threading.RLock()
         self._state: dict[str, Any] = {}
         self._users: dict[str, User] = {}
+        # Bumped by every write that changes orders; order queries are cached per version.
+        self.orders_version = 0
+        self._queries: dict[Any, tuple[int, list[dict[str, Any]]]] = {}
         self.negative_stock = negative_stock
         self.cancel_scope = cancel_scope
         self.replace(state)
@@ -131,6 +135,7 @@ class Store:
         with self.lock:
             self._state = normalised
             self._reindex()
+            self.orders_version += 1
 
     def snapshot(self) -> dict[str, Any]:
         """A deep copy of the state, each product with its derived, read-only ``stock``."""
@@ -224,6 +229,21 @@ class Store:
         """The seller's orders by creation date, then id."""
         return self._orders_by_seller.get(seller_id, [])
 
+    def query_orders(
+        self, key: Any, compute: Callable[[], list[dict[str, Any]]]
+    ) -> list[dict[str, Any]]:
+        """``compute()``'s orders, cached under ``key`` until an order changes: paging
+        through a big seller filters and sorts once, not once per page (call with ``lock``
+        held)."""
+        cached = self._queries.get(key)
+        if cached is not None and cached[0] == self.orders_version:
+            return cached[1]
+        if len(self._queries) >= 64:
+            self._queries.clear()
+        result = compute()
+        self._queries[key] = (self.orders_version, result)
+        return result
+
     def order(self, order_id: int) -> dict[str, Any] | None:
         return self._orders.get(order_id)
 
@@ -305,6 +325,7 @@ class Store:
                 )
                 key = str(target["order_item_id"])
                 counts[key] = counts.get(key, 0) + 1
+            self.orders_version += 1
             order["updated_at"] = when
             return [dict(target) for target in targets]
 
@@ -334,6 +355,7 @@ class Store:
                         product["quantity"][unit] -= 1
                 item.update(status="ready_to_ship", updated_at=when)
                 order["updated_at"] = when
+            self.orders_version += 1
             return [dict(item) for _, item in found]
 
     def update_stock(
