@@ -3,7 +3,9 @@
 Every call shares the client's one rate budget, and at most ``max_concurrency`` calls are in
 flight. Each call starts as soon as what it needs is known:
 
-- GetOrders pages: the first page gives TotalCount, then the other pages run at once. A
+- GetOrders pages: the first page gives TotalCount, then the other pages follow, at most
+  ``pages_in_flight`` (2) at a time: pages are the biggest answers, and the item batches,
+  not the pages, are most of the calls, so this bounds memory, not speed. A
   short page is not the end while TotalCount says more orders follow (the server caps Limit
   below ours): the rest of that page is asked for at the offset where it stopped.
 - GetMultipleOrderItems: order ids are batched as pages arrive, ``order_batch_size`` a call
@@ -25,6 +27,7 @@ dropped once read.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -79,6 +82,7 @@ class PendingOrderScan:
         read_skus: SkuReader | None = None,
         max_passes: int = 3,
         max_pages: int = 10_000,
+        pages_in_flight: int = 2,
     ) -> None:
         if not isinstance(max_concurrency, int) or isinstance(max_concurrency, bool):
             raise TypeError(f"max_concurrency {max_concurrency!r} must be an integer >= 1")
@@ -96,6 +100,9 @@ class PendingOrderScan:
         self.read_skus = read_skus
         self.max_passes = max_passes
         self.max_pages = max_pages
+        self.pages_in_flight = max(1, min(pages_in_flight, max_concurrency))
+        self._queued_pages: deque[tuple[int, int | None]] = deque()
+        self._pages_running = 0
         self.outcome = ScanOutcome()
         self._facts: dict[int, _OrderFacts] = {}
         self._ids_waiting: list[int] = []
@@ -180,15 +187,26 @@ class PendingOrderScan:
         if size < min(first.limit, total):
             log.info("GetOrders answers %d orders a page (asked %d)", size, first.limit)
         self._step = size if size < min(first.limit, total) else first.limit
-        for offset in range(self._step, total, self._step):
-            self._page(offset, min(offset + self._step, total))
-        # The first page's item batches queue behind the other pages: pages unlock more work.
+        self._queued_pages.extend(
+            (offset, min(offset + self._step, total))
+            for offset in range(self._step, total, self._step)
+        )
+        self._pump_pages()
+        # The first page's item batches queue behind the next pages: pages unlock more work.
         self._send_orders()
         self._drain(until=lambda: self._pages_done())
         return any(t != total for t in self._totals)
 
     def _pages_done(self) -> bool:
-        return not any(kind == "GetOrders" for kind, _ in self._running.values())
+        return not self._queued_pages and not any(
+            kind == "GetOrders" for kind, _ in self._running.values()
+        )
+
+    def _pump_pages(self) -> None:
+        """Keep at most ``pages_in_flight`` pages asked for: a page of 1000 orders is the
+        biggest answer, and the item batches, not the pages, are most of the calls."""
+        while self._queued_pages and self._pages_running < self.pages_in_flight:
+            self._page(*self._queued_pages.popleft())
 
     def _page(self, offset: int, end: int | None) -> None:
         """Ask for the page at ``offset``; ``end``: where its share of the orders ends."""
@@ -199,9 +217,11 @@ class PendingOrderScan:
                 "lookback_days",
                 action="GetOrders",
             )
+        self._pages_running += 1
         self._submit("GetOrders", end, self.client.orders_page, offset=offset, **self.filters)
 
     def _on_page(self, page: OrdersPage, end: int | None) -> None:
+        self._pages_running -= 1
         if not self._totals:
             self._first_page = page
         self._last_page = page
@@ -219,7 +239,8 @@ class PendingOrderScan:
             # lower on this page; ask for the rest where it stopped.
             stop = min(end, total)
             if page.offset + got < stop:
-                self._page(page.offset + got, end)
+                self._queued_pages.appendleft((page.offset + got, end))
+        self._pump_pages()
         if len(self._totals) > 1:  # the first page's batches wait for its pass to fan out
             self._send_orders()
 
