@@ -37,3 +37,17 @@ def serving(server: BaseServer) -> Iterator[BaseServer]:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+def sandbox_client(sandbox: Any, **options: Any) -> Any:
+    """A SellerCenterClient for a running sandbox (pages of 40 orders unless told)."""
+    from airflow_seller_provider.client.api import SellerCenterClient
+
+    return SellerCenterClient(
+        sandbox.url,
+        sandbox.user_id,
+        sandbox.api_key,
+        seller_id=sandbox.seller_id,
+        business_unit=sandbox.business_unit,
+        **{"page_size": 40, **options},
+    )

@@ -9,27 +9,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from airflow_seller_provider.client.api import SellerCenterClient
 from airflow_seller_provider.client.models import Order, OrderItem, OrdersPage
 from airflow_seller_provider.order_scan import PendingOrderScan, competing_sku
 from airflow_seller_provider.pending_scan import find_short
 from airflow_seller_provider.sandbox.testing import run_sandbox
+from tests.support import sandbox_client
 
 NOW = datetime.now(UTC)
 
 
-def client_for(sandbox, **kwargs) -> SellerCenterClient:
-    options = {"page_size": 40, "max_retries": 10, "timeout": 3.0, "backoff_base": 0.05}
-    options["backoff_max"] = 0.5
-    options.update(kwargs)
-    return SellerCenterClient(
-        sandbox.url,
-        sandbox.user_id,
-        sandbox.api_key,
-        seller_id=sandbox.seller_id,
-        business_unit=sandbox.business_unit,
-        **options,
-    )
+def client_for(sandbox, **kwargs):
+    options = {"max_retries": 10, "timeout": 3.0, "backoff_base": 0.05, "backoff_max": 0.5}
+    return sandbox_client(sandbox, **{**options, **kwargs})
 
 
 def scan(client, concurrency, read_skus=None):

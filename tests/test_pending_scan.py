@@ -7,22 +7,15 @@ import types
 
 import pytest
 
-from airflow_seller_provider.client.api import SellerCenterClient
 from airflow_seller_provider.pending_scan import batch_by_order, check_brake, find_short
 from airflow_seller_provider.sandbox.testing import run_sandbox
 
 from .e2e.helpers import expected_short
+from .support import sandbox_client
 
 
-def client_for(sandbox) -> SellerCenterClient:
-    return SellerCenterClient(
-        sandbox.url,
-        sandbox.user_id,
-        sandbox.api_key,
-        seller_id=sandbox.seller_id,
-        business_unit=sandbox.business_unit,
-        page_size=40,
-    )
+def client_for(sandbox):
+    return sandbox_client(sandbox)
 
 
 @pytest.mark.parametrize("seed", [2, 9])
