@@ -136,7 +136,7 @@ class EmulatedHttpHook:
         connection = BaseHook.get_connection(self.http_conn_id)
         base_url = connection.host or ""
         if connection.login:
-            session.auth = (connection.login, connection.password)
+            session.auth = (connection.login, connection.password or "")
         session.headers.update(headers)
         url = base_url + endpoint if base_url.endswith("/") else f"{base_url}/{endpoint}"
         prepared = session.prepare_request(requests.Request("POST", url, headers=headers))

@@ -13,6 +13,7 @@ import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from benchmarks.common import Result, emit, note, run_standalone
@@ -124,8 +125,8 @@ def run() -> list[Result]:
             raise RuntimeError(f"{fmt}: parsed {len(models)} orders / {count} items")
         best = _best_times(
             {
-                "project": lambda data=data, fmt=fmt: project_parse(data, fmt),
-                "baseline": lambda data=data, fmt=fmt: baseline_parse(data, fmt),
+                "project": partial(project_parse, data, fmt),
+                "baseline": partial(baseline_parse, data, fmt),
             },
             ROUNDS,
             TIME_BUDGET_S / 2,

@@ -89,7 +89,8 @@ class SellerCenterHook(BaseHook):
         api_key = conn.password
         if not _blank(api_key):
             mask_secret(api_key)
-        if _blank(conn.login):
+        login = conn.login
+        if login is None or _blank(login):
             raise SellerCenterConnectionError(
                 f"Connection {conn_id!r} has no login: set it to the API user's e-mail (UserID)."
             )
@@ -108,7 +109,7 @@ class SellerCenterHook(BaseHook):
             netloc, _, path = rest.partition("/")
             if ":" not in netloc:
                 host = f"{scheme}://{netloc}:{conn.port}/{path}"
-        kwargs: dict[str, Any] = {"base_url": host, "user_id": conn.login.strip()}
+        kwargs: dict[str, Any] = {"base_url": host, "user_id": login.strip()}
         for name in ("seller_id", "business_unit", "integration", "format"):
             value = extra.get(name)
             if not _blank(value):
@@ -116,7 +117,7 @@ class SellerCenterHook(BaseHook):
                 kwargs[key] = str(value).strip()
         for name, kind in (("timeout", float), ("rate_limit", float), ("max_retries", int)):
             value = extra.get(name)
-            if _blank(value):
+            if value is None or _blank(value):
                 continue
             try:
                 number = kind(value) if not isinstance(value, bool) else None

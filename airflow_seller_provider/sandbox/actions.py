@@ -195,8 +195,8 @@ def get_multiple_order_items(ctx: Context) -> Result:
     texts = re.findall(r"[0-9]+", raw)
     if len(texts) > MAX_ORDER_IDS:
         raise ApiError(38, f"E038: Too many orders were requested (at most {MAX_ORDER_IDS})")
-    ids = [_positive_id(t) for t in texts]
-    if any(i is None for i in ids):
+    ids = [i for i in map(_positive_id, texts) if i is not None]
+    if len(ids) != len(texts):
         raise ApiError(37, "E037: One or more order id in the list are incorrect")
     orders = []
     with ctx.store.lock:

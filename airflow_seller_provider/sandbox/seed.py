@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -176,7 +177,7 @@ def _created(rng: random.Random, anchor: datetime) -> datetime:
 
 
 def _products(
-    rng: random.Random, seller_id: str, count: int, shared: list[dict[str, Any]] = ()
+    rng: random.Random, seller_id: str, count: int, shared: Sequence[Mapping[str, Any]] = ()
 ) -> list[dict[str, Any]]:
     """``count`` products; ``shared`` products' SKUs are reused (two sellers may share a SKU).
     A couple of SKUs carry a space or a non-ASCII letter, as real catalogues do."""

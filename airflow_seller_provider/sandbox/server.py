@@ -129,7 +129,8 @@ class SandboxServer:
                 self._connections.discard(conn)
 
     # -- run-time control ----------------------------------------------------------------
-    def load_state(self, state: dict[str, Any]) -> None:
+    def load_state(self, state: Any) -> None:
+        """Replace the state with ``state`` (decoded JSON; ValueError if it does not fit)."""
         self.store.replace(state)
         self._ensure_primary_user()
 
@@ -195,7 +196,8 @@ class _HTTPServer(ThreadingHTTPServer):
     def server_bind(self) -> None:
         # HTTPServer.server_bind looks the host name up (getfqdn), which can stall; skip it.
         socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = self.server_address[:2]
+        host, self.server_port = self.server_address[:2]
+        self.server_name = str(host)  # a str for AF_INET/AF_INET6, the only families used
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         logger.debug("connection from %s failed", client_address, exc_info=True)
@@ -318,18 +320,19 @@ class _Handler(BaseHTTPRequestHandler):
 
         body = self._read_body(MAX_API_BODY)
         if body is None:
-            err = ApiError(11, "E011: Request too big", http_status=413)
-            self._finish_error(err, action, fmt, entry)
+            self._finish_error(
+                ApiError(11, "E011: Request too big", http_status=413), action, fmt, entry
+            )
             return
         if method not in API_METHODS:
             self.close_connection = True
-            err = ApiError(
+            not_allowed = ApiError(
                 5,
                 f"E005: Invalid Request Format (method {method[:20]} not allowed)",
                 http_status=405,
                 headers={"Allow": ", ".join(API_METHODS)},
             )
-            self._finish_error(err, action, fmt, entry)
+            self._finish_error(not_allowed, action, fmt, entry)
             return
 
         fault = sandbox.faults.draw(action)
@@ -395,9 +398,9 @@ class _Handler(BaseHTTPRequestHandler):
             return err.http_status, err.headers, body, ctype, err.verdict
         except Exception:
             logger.exception("sandbox action %s failed", action)
-            err = internal_error()
-            body, ctype = render.error(err, action, fmt)
-            return err.http_status, {}, body, ctype, err.verdict
+            failure = internal_error()
+            body, ctype = render.error(failure, action, fmt)
+            return failure.http_status, {}, body, ctype, failure.verdict
 
     def _answer_fault(self, fault: str, action: str, fmt: str, entry: dict[str, Any]) -> None:
         """Answer a short-circuit fault; the request is not run, the state not touched.
@@ -512,7 +515,7 @@ def _fault_settings(payload: Any) -> dict[str, Any]:
     unknown = set(payload) - numbers - {"fault_kinds"}
     if unknown:
         raise ValueError(f"unknown settings {sorted(unknown)}")
-    settings = {
+    settings: dict[str, Any] = {
         k: (float(v) if v is not None else None) for k, v in payload.items() if k in numbers
     }
     if "fault_kinds" in payload:
