@@ -10,12 +10,13 @@ comes from Seller Center; other sources are read once).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow_seller_provider.order_scan import PendingOrderScan, competing_sku
+from airflow_seller_provider.payloads import FoundPayload, OrderItemRef, PlanEntry
 from airflow_seller_provider.shortage import (
     ITEM,
     ON_HAND,
@@ -24,6 +25,7 @@ from airflow_seller_provider.shortage import (
     PendingItem,
     ShortageDecision,
     StockFigures,
+    StockKey,
     decide_shortages,
 )
 
@@ -77,6 +79,15 @@ def scan_pending_items(
     return outcome.items, outcome.orders_seen
 
 
+def seller_center_stock(client: SellerCenterClient) -> Callable[[list[str]], dict[StockKey, int]]:
+    """Seller Center's sellable stock per (business unit, SKU) for a list of SKUs."""
+
+    def read(skus: list[str]) -> dict[StockKey, int]:
+        return {(unit, sku): units for (unit, sku), units in client.get_stock(skus).items()}
+
+    return read
+
+
 def _counts(kind: str, stock_counts: str | None) -> str:
     counts = stock_counts or (SELLABLE if kind == SELLER_CENTER else ON_HAND)
     if counts not in STOCK_COUNTS:
@@ -100,8 +111,9 @@ def read_stock_figures(
     kind = classify_stock_source(stock_source, stock_conn_id=stock_conn_id, stock_sql=stock_sql)
     counts = _counts(kind, stock_counts)
     wanted = sorted(set(skus))
+    units: dict[StockKey, int]
     if kind == SELLER_CENTER:
-        units = dict(client.get_stock(wanted)) if wanted else {}
+        units = seller_center_stock(client)(wanted) if wanted else {}
         name = SELLER_CENTER_NAME
     else:
         units = read_stock_source(
@@ -143,7 +155,7 @@ def find_short(
         since=start - timedelta(days=lookback_days),
         until=start,
         max_concurrency=max_concurrency,
-        read_skus=client.get_stock if kind == SELLER_CENTER else None,
+        read_skus=seller_center_stock(client) if kind == SELLER_CENTER else None,
     ).run()
     log.info(
         "Scan: %d pending order(s), %d item(s), calls %s, %d pass(es)",
@@ -170,13 +182,46 @@ def find_short(
     )
 
 
+FRACTION_MIN_ITEMS = 20
+"""The safety brake's fraction applies from this many short items on (the DAG's default)."""
+
+
+class SafetyBrake(ValueError):
+    """The run must stop before canceling anything; the message says why and what to do."""
+
+
+def plan_batches(found: FoundPayload, params: Mapping[str, Any]) -> list[PlanEntry]:
+    """The cancel tasks' arguments from the find step's result and the run's params, one
+    entry per batch of about ``batch_size`` items; raises SafetyBrake past the limits."""
+    short = found["short"]
+    stop = check_brake(
+        len(short),
+        found["pending"],
+        max_cancellations=int(params["max_cancellations"]),
+        max_cancel_fraction=float(params["max_cancel_fraction"]),
+        fraction_min_items=int(params.get("fraction_min_items", FRACTION_MIN_ITEMS)),
+    )
+    if stop:
+        raise SafetyBrake(stop)
+    return [
+        {
+            "order_item_id": batch,
+            "dry_run": bool(params["dry_run"]),
+            "reason_detail": params.get("reason_detail") or None,
+            "seller_center_conn_id": str(params["seller_center_conn_id"]),
+            "max_concurrency": int(params.get("max_concurrency") or 8),
+        }
+        for batch in batch_by_order(short, int(params["batch_size"]))
+    ]
+
+
 def check_brake(
     short: int,
     pending: int,
     *,
     max_cancellations: int,
     max_cancel_fraction: float,
-    fraction_min_items: int = 0,
+    fraction_min_items: int = FRACTION_MIN_ITEMS,
 ) -> str | None:
     """Why the run must stop before canceling anything, or None when within the limits.
 
@@ -201,7 +246,7 @@ def check_brake(
     )
 
 
-def found_payload(result: ScanResult, cancel_scope: str) -> dict[str, Any]:
+def found_payload(result: ScanResult, cancel_scope: str) -> FoundPayload:
     """The find step's XCom: counts and the short items' ids, small and JSON-serialisable."""
     decision = result.decision
     return {
@@ -224,14 +269,14 @@ def found_payload(result: ScanResult, cancel_scope: str) -> dict[str, Any]:
     }
 
 
-def batch_by_order(short: Sequence[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]:
+def batch_by_order(short: Sequence[OrderItemRef], size: int) -> list[list[OrderItemRef]]:
     """Cancel batches of about ``size`` items that never split an order, so that one task
     holds every item of a package (a cancel may take the whole package)."""
-    by_order: dict[Any, list[dict[str, Any]]] = {}
+    by_order: dict[int, list[OrderItemRef]] = {}
     for entry in short:
-        by_order.setdefault(entry.get("order_id"), []).append(entry)
-    batches: list[list[dict[str, Any]]] = []
-    current: list[dict[str, Any]] = []
+        by_order.setdefault(entry["order_id"], []).append(entry)
+    batches: list[list[OrderItemRef]] = []
+    current: list[OrderItemRef] = []
     for entries in by_order.values():
         if current and len(current) + len(entries) > size:
             batches.append(current)

@@ -4,121 +4,167 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
+
+from airflow_seller_provider.payloads import (
+    CollateralItem,
+    FailedItem,
+    FoundPayload,
+    OutcomePayload,
+    PlanEntry,
+    Summary,
+    SummaryIds,
+)
 
 log = logging.getLogger(__name__)
 
-COUNTED = ("canceled", "already_canceled", "no_longer_pending", "would_cancel")
-# Counts the find step reports as they are: items never canceled, and why.
-FOUND_COUNTS = ("unknown_stock", "unknown_shipping", "no_business_unit")
 
-
-def _as_list(outcomes: Any) -> list[dict[str, Any]]:
-    if outcomes is None:
+def _outcomes(value: Any) -> list[OutcomePayload]:
+    """The cancel tasks' outcomes as XCom gives them (untyped JSON): one, a list (mapped
+    tasks), or none."""
+    if value is None:
         return []
-    if isinstance(outcomes, dict):
-        return [outcomes]
-    if isinstance(outcomes, Iterable) and not isinstance(outcomes, str | bytes):
-        return [o for o in outcomes if isinstance(o, dict)]
+    if isinstance(value, dict):
+        value = [value]
+    if isinstance(value, Iterable) and not isinstance(value, str | bytes):
+        return [cast("OutcomePayload", o) for o in value if isinstance(o, dict)]
     return []
 
 
-def summary_line(summary: dict[str, Any]) -> str:
-    """``pending=.. short=.. canceled=.. ... short_FACL=..``: one line to read and grep."""
-    names = ("pending", "short", *COUNTED, "failed", *FOUND_COUNTS, "collateral_canceled")
-    parts = [f"{name}={summary[name]}" for name in names]
-    parts += [f"short_{unit}={count}" for unit, count in sorted(summary["short_by_unit"].items())]
-    return " ".join(parts)
-
-
-def build_summary(
-    found: dict[str, Any] | None,
-    plan: list[dict[str, Any]] | None,
-    outcomes: Any,
-) -> tuple[dict[str, Any], str | None]:
-    """Merge the find step, the plan and the cancel tasks' outcomes.
-
-    An item the plan sent to a cancel task that reported no outcome (the task died before
-    its end) counts as failed with code ``NO_OUTCOME``: nothing is silently lost.
-    """
-    summary: dict[str, Any] = {
+def empty_summary() -> Summary:
+    ids: SummaryIds = {
+        "short": [],
+        "canceled": [],
+        "already_canceled": [],
+        "no_longer_pending": [],
+        "would_cancel": [],
+        "failed": [],
+        "collateral_canceled": [],
+    }
+    return {
         "pending": 0,
         "short": 0,
-        **{name: 0 for name in FOUND_COUNTS},
-        **{name: 0 for name in COUNTED},
+        "unknown_stock": 0,
+        "unknown_shipping": 0,
+        "no_business_unit": 0,
+        "canceled": 0,
+        "already_canceled": 0,
+        "no_longer_pending": 0,
+        "would_cancel": 0,
         "failed": 0,
         "collateral_canceled": 0,
         "short_by_unit": {},
         "stock": {},
         "cancel_scope": None,
         "note": None,
-        "ids": {
-            "short": [],
-            **{name: [] for name in COUNTED},
-            "failed": [],
-            "collateral_canceled": [],
-        },
+        "ids": ids,
         "failures": [],
         "collateral": [],
     }
+
+
+def summary_line(summary: Summary) -> str:
+    """``pending=.. short=.. canceled=.. ... short_FACL=..``: one line to read and grep."""
+    counts = {
+        "pending": summary["pending"],
+        "short": summary["short"],
+        "canceled": summary["canceled"],
+        "already_canceled": summary["already_canceled"],
+        "no_longer_pending": summary["no_longer_pending"],
+        "would_cancel": summary["would_cancel"],
+        "failed": summary["failed"],
+        "unknown_stock": summary["unknown_stock"],
+        "unknown_shipping": summary["unknown_shipping"],
+        "no_business_unit": summary["no_business_unit"],
+        "collateral_canceled": summary["collateral_canceled"],
+    }
+    parts = [f"{name}={value}" for name, value in counts.items()]
+    parts += [f"short_{unit}={count}" for unit, count in sorted(summary["short_by_unit"].items())]
+    return " ".join(parts)
+
+
+def build_summary(
+    found: FoundPayload | None,
+    plan: list[PlanEntry] | None,
+    outcomes: Any,
+) -> tuple[Summary, str | None]:
+    """Merge the find step, the plan and the cancel tasks' outcomes.
+
+    An item the plan sent to a cancel task that reported no outcome (the task died before
+    its end) counts as failed with code ``NO_OUTCOME``: nothing is silently lost.
+    """
+    summary = empty_summary()
+    ids = summary["ids"]
     if found is None:
         return summary, "The find step did not finish: nothing was canceled. See its log."
-    short_ids = [entry["order_item_id"] for entry in found.get("short", [])]
-    summary.update(
-        pending=found.get("pending", 0),
-        short=len(short_ids),
-        **{name: found.get(name, 0) for name in FOUND_COUNTS},
-        short_by_unit=dict(found.get("short_by_unit") or {}),
-        stock=dict(found.get("stock") or {}),
-        cancel_scope=found.get("cancel_scope"),
-        note=found.get("note"),
-    )
+    ids["short"] = [entry["order_item_id"] for entry in found["short"]]
+    summary["pending"] = found["pending"]
+    summary["short"] = len(ids["short"])
+    summary["unknown_stock"] = found["unknown_stock"]
+    summary["unknown_shipping"] = found["unknown_shipping"]
+    summary["no_business_unit"] = found["no_business_unit"]
+    summary["short_by_unit"] = dict(found["short_by_unit"])
+    summary["stock"] = found["stock"]
+    summary["cancel_scope"] = found["cancel_scope"]
+    summary["note"] = found["note"]
     if summary["note"]:
         log.warning("%s", summary["note"])
-    summary["ids"]["short"] = short_ids
     if plan is None:
         return summary, (
             "The plan step failed (safety brake or error): nothing was canceled. See its log."
         )
     planned = {entry["order_item_id"] for batch in plan for entry in batch["order_item_id"]}
     reported: set[int] = set()
-    for outcome in _as_list(outcomes):
-        for name in COUNTED:
-            ids = outcome.get(name, [])
-            summary["ids"][name].extend(ids)
-            reported.update(ids)
+    failures: list[FailedItem] = summary["failures"]
+    collateral: list[CollateralItem] = summary["collateral"]
+    for outcome in _outcomes(outcomes):
+        # .get: an outcome written by an older version of the operator lacks newer keys.
+        done = (
+            outcome.get("canceled", []),
+            outcome.get("already_canceled", []),
+            outcome.get("no_longer_pending", []),
+            outcome.get("would_cancel", []),
+        )
+        ids["canceled"] += done[0]
+        ids["already_canceled"] += done[1]
+        ids["no_longer_pending"] += done[2]
+        ids["would_cancel"] += done[3]
+        reported.update(*done)
         for failure in outcome.get("failed", []):
-            summary["failures"].append(failure)
+            failures.append(failure)
             reported.add(failure["order_item_id"])
-        summary["collateral"].extend(outcome.get("collateral_canceled", []))
+        collateral.extend(outcome.get("collateral_canceled", []))
     for missing in sorted(planned - reported):
-        summary["failures"].append(
+        failures.append(
             {
                 "order_item_id": missing,
                 "code": "NO_OUTCOME",
                 "message": "its cancel task ended without reporting; see that task's log",
             }
         )
-    summary["ids"]["failed"] = sorted(f["order_item_id"] for f in summary["failures"])
-    summary["ids"]["collateral_canceled"] = sorted(
-        {c["order_item_id"] for c in summary["collateral"]}
-    )
-    for name in (*COUNTED, "failed", "collateral_canceled"):
-        summary["ids"][name] = sorted(summary["ids"][name])
-        summary[name] = len(summary["ids"][name])
+    ids["failed"] = sorted(f["order_item_id"] for f in failures)
+    ids["collateral_canceled"] = sorted({c["order_item_id"] for c in collateral})
+    ids["canceled"].sort()
+    ids["already_canceled"].sort()
+    ids["no_longer_pending"].sort()
+    ids["would_cancel"].sort()
+    summary["canceled"] = len(ids["canceled"])
+    summary["already_canceled"] = len(ids["already_canceled"])
+    summary["no_longer_pending"] = len(ids["no_longer_pending"])
+    summary["would_cancel"] = len(ids["would_cancel"])
+    summary["failed"] = len(ids["failed"])
+    summary["collateral_canceled"] = len(ids["collateral_canceled"])
     log.info("Summary: %s", summary_line(summary))
     if summary["collateral_canceled"]:
         log.warning(
             "%d item(s) were canceled with their package although the plan did not name "
             "them: %s. Set the connection's extra cancel_scope=package.",
             summary["collateral_canceled"],
-            ", ".join(map(str, summary["ids"]["collateral_canceled"][:50])),
+            ", ".join(map(str, ids["collateral_canceled"][:50])),
         )
     problem = None
     if summary["failed"]:
-        listed = ", ".join(
-            f"{f['order_item_id']} ({f.get('code')})" for f in summary["failures"][:50]
-        )
+        listed = ", ".join(f"{f['order_item_id']} ({f.get('code')})" for f in failures[:50])
         problem = f"{summary['failed']} order item(s) failed: {listed}"
         log.error(problem)
     return summary, problem

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from airflow_seller_provider.compat import (
     AirflowFailException,
@@ -13,6 +12,8 @@ from airflow_seller_provider.compat import (
     task,
 )
 from airflow_seller_provider.operators.cancel_order_item import CancelOrderItemOperator
+from airflow_seller_provider.payloads import FoundPayload, PlanEntry, Summary
+from airflow_seller_provider.pending_scan import FRACTION_MIN_ITEMS
 
 DOC_MD = """
 ### Cancel short-stock order items
@@ -86,7 +87,7 @@ SELLER_CENTER_POOL = "seller_center"
         ),
         "max_cancellations": Param(500, type="integer", minimum=0),
         "max_cancel_fraction": Param(0.5, type="number", minimum=0, maximum=1),
-        "fraction_min_items": Param(20, type="integer", minimum=0),
+        "fraction_min_items": Param(FRACTION_MIN_ITEMS, type="integer", minimum=0),
         "stock_source": Param(
             "seller_center",
             type=["null", "string"],
@@ -111,8 +112,9 @@ SELLER_CENTER_POOL = "seller_center"
     },
 )
 def cancel_short_stock_items() -> None:
-    @task(pool=SELLER_CENTER_POOL)
-    def find_short_items() -> dict[str, Any]:
+    # multiple_outputs=False: each payload is one XCom value, whatever its declared type.
+    @task(pool=SELLER_CENTER_POOL, multiple_outputs=False)
+    def find_short_items() -> FoundPayload:
         # Imported in the task so that parsing this file stays light.
         from airflow_seller_provider.hooks.seller_center import SellerCenterHook
         from airflow_seller_provider.pending_scan import find_short, found_payload
@@ -144,34 +146,17 @@ def cancel_short_stock_items() -> None:
             raise AirflowFailException(str(exc)) from None
         return found_payload(result, hook.cancel_scope())
 
-    @task
-    def plan_cancellations(found: dict[str, Any]) -> list[dict[str, Any]]:
-        from airflow_seller_provider.pending_scan import batch_by_order, check_brake
+    @task(multiple_outputs=False)
+    def plan_cancellations(found: FoundPayload) -> list[PlanEntry]:
+        from airflow_seller_provider.pending_scan import SafetyBrake, plan_batches
 
-        params = get_current_context()["params"]
-        short = found["short"]
-        stop = check_brake(
-            len(short),
-            found["pending"],
-            max_cancellations=int(params["max_cancellations"]),
-            max_cancel_fraction=float(params["max_cancel_fraction"]),
-            fraction_min_items=int(params.get("fraction_min_items", 0)),
-        )
-        if stop:
-            raise AirflowFailException(stop)
-        return [
-            {
-                "order_item_id": batch,
-                "dry_run": bool(params["dry_run"]),
-                "reason_detail": params.get("reason_detail") or None,
-                "seller_center_conn_id": params["seller_center_conn_id"],
-                "max_concurrency": int(params.get("max_concurrency") or 8),
-            }
-            for batch in batch_by_order(short, int(params["batch_size"]))
-        ]
+        try:
+            return plan_batches(found, get_current_context()["params"])
+        except SafetyBrake as stop:
+            raise AirflowFailException(str(stop)) from None
 
-    @task(trigger_rule="all_done")
-    def summarize() -> dict[str, Any]:
+    @task(trigger_rule="all_done", multiple_outputs=False)
+    def summarize() -> Summary:
         from airflow_seller_provider.run_summary import build_summary
 
         context = get_current_context()
@@ -186,7 +171,7 @@ def cancel_short_stock_items() -> None:
         return summary
 
     found = find_short_items()
-    plan = plan_cancellations(found)
+    plan = plan_cancellations(found)  # type: ignore[arg-type]  # an XComArg: the payload at run time
     cancel = CancelOrderItemOperator.partial(
         task_id=CANCEL_TASK_ID, reason="SHORTAGE", pool=SELLER_CENTER_POOL
     ).expand_kwargs(plan)

@@ -3,186 +3,43 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow_seller_provider.client.errors import ADVICE, InvalidStateError, SellerCenterError
-from airflow_seller_provider.client.validation import (
-    validate_order_id,
-    validate_order_item_id,
-    validate_reason,
-    validate_reason_detail,
-)
+from airflow_seller_provider.client.validation import validate_reason, validate_reason_detail
 from airflow_seller_provider.compat import AirflowException, AirflowFailException, BaseOperator
 from airflow_seller_provider.hooks.seller_center import SellerCenterHook
+from airflow_seller_provider.operators.item_lookup import ItemLocator
+from airflow_seller_provider.operators.outcomes import (
+    DEFERRED,
+    OUTCOMES,
+    Outcome,
+    lookup_outcome,
+    summarize,
+)
+from airflow_seller_provider.operators.targets import Target, parse_targets
+from airflow_seller_provider.payloads import CollateralItem, OutcomePayload
+
+# Re-exported: these names lived here before the module was split.
+__all__ = [
+    "DEFERRED",
+    "OUTCOMES",
+    "CancelOrderItemOperator",
+    "ItemLocator",
+    "Outcome",
+    "Target",
+    "parse_targets",
+    "summarize",
+]
 
 if TYPE_CHECKING:
     from airflow_seller_provider.client import SellerCenterClient
     from airflow_seller_provider.client.models import OrderItem
 
 SHORTAGE = "SHORTAGE"
-OUTCOMES = ("canceled", "already_canceled", "no_longer_pending", "would_cancel", "failed")
-DEFERRED = "deferred"
-"""Internal: a package sibling of an item canceled in this task, settled by the re-read."""
 MAX_LOGGED_ROWS = 50
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    order_item_id: int
-    order_id: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    order_item_id: int
-    outcome: str
-    code: str | None = None
-    message: str = ""
-    retryable: bool = False
-
-
-def parse_targets(value: Any) -> list[Target]:
-    """One id, a list of ids, or ``{"order_item_id": .., "order_id": ..}`` entries.
-
-    Raises ValueError/TypeError naming the bad entry; nothing is sent before this passes.
-    """
-    if isinstance(value, dict | str | int) or value is None:
-        entries: list[Any] = [value]
-    elif isinstance(value, Iterable):
-        entries = list(value)
-    else:
-        raise TypeError(
-            f"order_item_id {value!r} must be an id, a list of ids, or "
-            '{"order_item_id": ..., "order_id": ...} entries'
-        )
-    if not entries:
-        raise ValueError("order_item_id is an empty list: give at least one order item id")
-    targets: dict[int, Target] = {}
-    for position, entry in enumerate(entries):
-        where = f" (entry {position})" if len(entries) > 1 else ""
-        try:
-            if isinstance(entry, dict):
-                unknown = set(entry) - {"order_item_id", "order_id"}
-                if unknown or "order_item_id" not in entry:
-                    raise ValueError(
-                        f"entry {entry!r} must have the keys order_item_id and, optionally, "
-                        "order_id"
-                    )
-                order_id = entry.get("order_id")
-                target = Target(
-                    validate_order_item_id(entry["order_item_id"]),
-                    None if order_id in (None, "") else validate_order_id(order_id),
-                )
-            else:
-                target = Target(validate_order_item_id(entry))
-        except (TypeError, ValueError) as exc:
-            raise type(exc)(f"{exc}{where}") from None
-        known = targets.get(target.order_item_id)
-        if known is None or (known.order_id is None and target.order_id is not None):
-            targets[target.order_item_id] = target
-    return list(targets.values())
-
-
-class ItemLocator:
-    """Looks order items up: the API has no "get item by id", only by order.
-
-    With the order id, one GetOrderItems call (or one GetMultipleOrderItems call per 100
-    orders when prefetched). Without it, one bounded scan of the orders created in the last
-    ``lookup_days`` days, done at most once per task.
-    """
-
-    def __init__(self, client: SellerCenterClient, lookup_days: int) -> None:
-        self._client = client
-        self._lookup_days = lookup_days
-        self._items: dict[int, OrderItem] = {}
-        self._lock = threading.Lock()
-        self._scanned = False
-
-    def prefetch(self, targets: Sequence[Target]) -> None:
-        order_ids = sorted({t.order_id for t in targets if t.order_id is not None})
-        if order_ids:
-            found = self._client.get_multiple_order_items(order_ids)
-            with self._lock:
-                for items in found.values():
-                    self._items.update((i.order_item_id, i) for i in items)
-
-    def cached(self, order_item_id: int) -> OrderItem | None:
-        return self._items.get(order_item_id)
-
-    def snapshot(self) -> dict[int, OrderItem]:
-        with self._lock:
-            return dict(self._items)
-
-    def reread(self, order_ids: Sequence[int]) -> dict[int, OrderItem]:
-        """The orders' items as they are now (one GetMultipleOrderItems call per 100)."""
-        found = self._client.get_multiple_order_items(sorted(set(order_ids)))
-        fresh = {i.order_item_id: i for items in found.values() for i in items}
-        with self._lock:
-            self._items.update(fresh)
-        return fresh
-
-    def find(self, target: Target, *, fresh: bool = True) -> OrderItem | None:
-        if not fresh and target.order_item_id in self._items:
-            return self._items[target.order_item_id]
-        if target.order_id is not None:
-            items = self._client.get_order_items(target.order_id)
-            with self._lock:
-                self._items.update((i.order_item_id, i) for i in items)
-            return next((i for i in items if i.order_item_id == target.order_item_id), None)
-        with self._lock:
-            if not self._scanned:
-                self._scan()
-                self._scanned = True
-            return self._items.get(target.order_item_id)
-
-    def _scan(self) -> None:
-        since = datetime.now(UTC) - timedelta(days=self._lookup_days)
-        batch: list[int] = []
-        for order in self._client.iter_orders(created_after=since):
-            batch.append(order.order_id)
-            if len(batch) >= 100:
-                self._load(batch)
-                batch = []
-        if batch:
-            self._load(batch)
-
-    def _load(self, order_ids: list[int]) -> None:
-        for items in self._client.get_multiple_order_items(order_ids).values():
-            self._items.update((i.order_item_id, i) for i in items)
-
-
-def _lookup_outcome(item: OrderItem | None, target: Target, *, lost_answer: bool) -> Outcome:
-    """Decide an item's outcome from its current state after an E028 (or for a dry run)."""
-    if item is None:
-        where = (
-            f"in order {target.order_id}"
-            if target.order_id is not None
-            else "in the orders of the lookup window (pass its order_id to look it up directly)"
-        )
-        return Outcome(
-            target.order_item_id,
-            "failed",
-            "NOT_VERIFIED",
-            f"could not be verified: not found {where}",
-        )
-    if item.status == "canceled":
-        return Outcome(item.order_item_id, "canceled" if lost_answer else "already_canceled")
-    if item.status != "pending":
-        # Shipped, packed... while we decided: the customer gets it. Not a failure.
-        return Outcome(item.order_item_id, "no_longer_pending", item.status)
-    why = f"status is {item.status!r}"
-    if item.is_fulfillment:
-        why += ", and it is shipped by the marketplace (Fulfillment)"
-    return Outcome(
-        item.order_item_id,
-        "failed",
-        "E028",
-        f"cannot be canceled: {why}; only pending items the seller ships can be canceled",
-    )
 
 
 class CancelOrderItemOperator(BaseOperator):
@@ -238,11 +95,13 @@ class CancelOrderItemOperator(BaseOperator):
         self.reason = reason
         self.reason_detail = reason_detail
         self.seller_center_conn_id = seller_center_conn_id
-        self.dry_run = dry_run
+        # Not ``self.check_only``: that is BaseOperator's method (``airflow tasks test
+        # --dry-run`` calls it), which an attribute of that name would hide.
+        self.check_only = bool(dry_run)
         self.max_concurrency = max_concurrency
         self.lookup_days = lookup_days
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def execute(self, context: Any) -> OutcomePayload:
         try:
             targets = parse_targets(self.order_item_id)
             reason = validate_reason(self.reason)
@@ -277,24 +136,24 @@ class CancelOrderItemOperator(BaseOperator):
         workers = min(self.max_concurrency, len(targets))
         self.log.info(
             "%s %d order item(s) with reason %r, %d at a time, cancel scope %s%s",
-            "Checking" if self.dry_run else "Canceling",
+            "Checking" if self.check_only else "Canceling",
             len(targets),
             reason,
             workers,
             scope,
-            " (dry run: nothing is sent)" if self.dry_run else "",
+            " (dry run: nothing is sent)" if self.check_only else "",
         )
         if workers == 1:
             outcomes = [one(t) for t in targets]
         else:
             with ThreadPoolExecutor(workers, thread_name_prefix="cancel") as pool:
                 outcomes = list(pool.map(one, targets))
-        collateral: list[dict[str, Any]] = []
-        if not self.dry_run:
+        collateral: list[CollateralItem] = []
+        if not self.check_only:
             outcomes, collateral = self._settle(
                 client, locator, targets, outcomes, before, reason, detail, scope
             )
-        result = summarize(outcomes, dry_run=self.dry_run, collateral=collateral)
+        result = summarize(outcomes, dry_run=self.check_only, collateral=collateral)
         self._log_table(outcomes, result)
         ti = context.get("ti")
         if ti is not None:
@@ -312,7 +171,7 @@ class CancelOrderItemOperator(BaseOperator):
         reason: str,
         detail: str | None,
         scope: str,
-    ) -> tuple[list[Outcome], list[dict[str, Any]]]:
+    ) -> tuple[list[Outcome], list[CollateralItem]]:
         """Re-read the orders touched: settle package siblings, find collateral cancels."""
         by_id = {t.order_item_id: t for t in targets}
         order_ids = {t.order_id for t in targets if t.order_id is not None}
@@ -349,7 +208,7 @@ class CancelOrderItemOperator(BaseOperator):
                 # Pending before this task, canceled during it: by a sibling's cancel.
                 outcome = Outcome(item_id, "canceled")
             settled.append(outcome)
-        collateral = [
+        collateral: list[CollateralItem] = [
             {"order_item_id": i.order_item_id, "order_id": i.order_id, "package_id": i.package_id}
             for i in sorted(after.values(), key=lambda i: i.order_item_id)
             if i.status == "canceled"
@@ -401,9 +260,9 @@ class CancelOrderItemOperator(BaseOperator):
         claim: Callable[[OrderItem], bool],
     ) -> Outcome:
         try:
-            if self.dry_run:
+            if self.check_only:
                 item = locator.find(target, fresh=False)
-                outcome = _lookup_outcome(item, target, lost_answer=False)
+                outcome = lookup_outcome(item, target, lost_answer=False)
                 if item is not None and item.status == "pending" and not item.is_fulfillment:
                     return Outcome(target.order_item_id, "would_cancel")
                 return outcome
@@ -420,7 +279,7 @@ class CancelOrderItemOperator(BaseOperator):
                 return Outcome(target.order_item_id, "canceled")
             except InvalidStateError as exc:
                 item = locator.find(target)
-                return _lookup_outcome(item, target, lost_answer=getattr(exc, "lost_answer", False))
+                return lookup_outcome(item, target, lost_answer=getattr(exc, "lost_answer", False))
         except SellerCenterError as exc:
             return Outcome(
                 target.order_item_id,
@@ -430,7 +289,7 @@ class CancelOrderItemOperator(BaseOperator):
                 retryable=exc.retryable,
             )
 
-    def _log_table(self, outcomes: list[Outcome], result: dict[str, Any]) -> None:
+    def _log_table(self, outcomes: list[Outcome], result: OutcomePayload) -> None:
         rows = (
             outcomes
             if len(outcomes) <= MAX_LOGGED_ROWS
@@ -466,27 +325,3 @@ class CancelOrderItemOperator(BaseOperator):
 
 def _short(text: str, limit: int = 100) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def summarize(
-    outcomes: Sequence[Outcome],
-    *,
-    dry_run: bool,
-    collateral: Sequence[dict[str, Any]] = (),
-) -> dict[str, Any]:
-    """The small, JSON-serialisable result that goes to XCom: ids and counts only.
-
-    ``collateral_canceled`` lists items the API canceled that were not asked for (their
-    package went with a planned item)."""
-    result: dict[str, Any] = {name: [] for name in OUTCOMES}
-    for o in outcomes:
-        if o.outcome == "failed":
-            result["failed"].append(
-                {"order_item_id": o.order_item_id, "code": o.code, "message": o.message[:300]}
-            )
-        else:
-            result[o.outcome].append(o.order_item_id)
-    result["collateral_canceled"] = [dict(c) for c in collateral]
-    result["counts"] = {name: len(result[name]) for name in (*OUTCOMES, "collateral_canceled")}
-    result["dry_run"] = dry_run
-    return result
