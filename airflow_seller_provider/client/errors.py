@@ -7,6 +7,27 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_seller_provider.client import retry_policy
+
+__all__ = [
+    "ADVICE",
+    "AuthenticationError",
+    "ClockSkewError",
+    "InvalidRequestError",
+    "InvalidStateError",
+    "NotFoundError",
+    "PagingLimitError",
+    "ResponseError",
+    "SellerCenterError",
+    "ServerError",
+    "ThrottlingError",
+    "TransportError",
+    "error_for_code",
+    "error_of_kind",
+    "kind_names",
+    "normalize_code",
+]
+
 
 class SellerCenterError(Exception):
     """An error answer of the API, or a fault on the way to it.
@@ -19,9 +40,11 @@ class SellerCenterError(Exception):
     may have applied it (a dropped connection, a timeout or a 5xx on a POST), so a caller
     that sees, say, E028 after a lost cancel should look the item up before calling it a
     failure.
+
+    Each kind's default ``retryable`` comes from ``retry_policy.KINDS``.
     """
 
-    retryable: bool = False
+    retryable: bool = retry_policy.KINDS["SellerCenterError"].retryable
     attempts: int = 1
     lost_answer: bool = False
 
@@ -94,7 +117,7 @@ class AuthenticationError(SellerCenterError):
 class ThrottlingError(SellerCenterError):
     """E429 or HTTP 429: over the rate limit; retried with backoff."""
 
-    retryable = True
+    retryable = retry_policy.KINDS["ThrottlingError"].retryable
 
 
 class InvalidRequestError(SellerCenterError):
@@ -116,13 +139,13 @@ class NotFoundError(SellerCenterError):
 class ServerError(SellerCenterError):
     """E006, E021, E119: the platform failed or is not ready; retried with backoff."""
 
-    retryable = True
+    retryable = retry_policy.KINDS["ServerError"].retryable
 
 
 class TransportError(SellerCenterError):
     """No usable answer: timeout, dropped connection, HTTP 5xx, an HTML or unreadable body."""
 
-    retryable = True
+    retryable = retry_policy.KINDS["TransportError"].retryable
 
 
 class ResponseError(SellerCenterError):
@@ -156,19 +179,60 @@ ADVICE: dict[str, str] = {
     "E429": "Over the rate limit: lower the connection's rate_limit or run fewer tasks at once",
 }
 
-_KINDS: dict[str, type[SellerCenterError]] = {
-    "E003": ClockSkewError,
-    "E007": AuthenticationError,
-    "E009": AuthenticationError,
-    "E010": AuthenticationError,
-    "E016": NotFoundError,
-    "E020": NotFoundError,
-    "E028": InvalidStateError,
-    "E006": ServerError,
-    "E021": ServerError,
-    "E119": ServerError,
-    "E429": ThrottlingError,
+_BY_NAME: dict[str, type[SellerCenterError]] = {
+    kind.__name__: kind
+    for kind in (
+        SellerCenterError,
+        AuthenticationError,
+        ThrottlingError,
+        InvalidRequestError,
+        ClockSkewError,
+        InvalidStateError,
+        NotFoundError,
+        ServerError,
+        TransportError,
+        ResponseError,
+        PagingLimitError,
+    )
 }
+
+
+def _check_policy() -> None:
+    """Every kind the retry policy names exists, and each kind's ``retryable`` is the
+    policy's (a typo in the table fails at import, not on the day the code is answered)."""
+    rules = [
+        *retry_policy.CODES.values(),
+        *retry_policy.FAULTS.values(),
+        *retry_policy.KINDS.values(),
+        retry_policy.UNKNOWN_CODE,
+    ]
+    for rule in rules:
+        if rule.kind not in _BY_NAME:
+            raise RuntimeError(f"retry_policy names an unknown error kind {rule.kind!r}")
+    for code, rule in retry_policy.CODES.items():
+        if rule.retryable is not _BY_NAME[rule.kind].retryable:
+            raise RuntimeError(
+                f"retry_policy: {code} and its kind {rule.kind} disagree on retrying"
+            )
+    for name, kind in _BY_NAME.items():
+        if kind.retryable is not retry_policy.KINDS[name].retryable:
+            raise RuntimeError(f"{name}.retryable disagrees with retry_policy.KINDS")
+
+
+_check_policy()
+
+
+def kind_names(error: BaseException) -> list[str]:
+    """The class names of an error and its bases (what ``retry_policy`` reads kinds by)."""
+    return [cls.__name__ for cls in type(error).__mro__]
+
+
+def error_of_kind(rule: retry_policy.Rule, message: str, **fields: Any) -> SellerCenterError:
+    """An error of the kind a policy rule names, with the rule's ``retryable``."""
+    kind = _BY_NAME[rule.kind]
+    if rule.retryable is not kind.retryable:
+        fields["retryable"] = rule.retryable
+    return kind(message, **fields)
 
 
 def normalize_code(raw: str | int | None) -> str | None:
@@ -193,7 +257,8 @@ def error_for_code(
     retry_after: float | None = None,
 ) -> SellerCenterError:
     """Build the error of the right kind for an API error code."""
-    kind = _KINDS.get(code or "", InvalidRequestError if code else SellerCenterError)
+    rule = retry_policy.rule_for_code(code)
+    kind = _BY_NAME[rule.kind] if rule is not None else SellerCenterError
     return kind(
         message,
         code=code,

@@ -20,13 +20,12 @@ from typing import Any
 
 from lxml import etree
 
+from airflow_seller_provider.client import retry_policy
 from airflow_seller_provider.client.errors import (
     ResponseError,
     SellerCenterError,
-    ServerError,
-    ThrottlingError,
-    TransportError,
     error_for_code,
+    error_of_kind,
     normalize_code,
 )
 from airflow_seller_provider.client.models import Response, as_list
@@ -267,11 +266,13 @@ def _error_from_envelope(
     if code is None:
         # An error envelope without a code: fall back on the HTTP status for its kind.
         text = message or "Seller Center answered with an ErrorResponse without a code"
-        if http_status == 429:
-            return ThrottlingError(text, action=action, http_status=http_status, details=details)
-        if http_status >= 500:
-            return ServerError(text, action=action, http_status=http_status, details=details)
-        return SellerCenterError(text, action=action, http_status=http_status, details=details)
+        return error_of_kind(
+            retry_policy.uncoded_envelope_rule(http_status),
+            text,
+            action=action,
+            http_status=http_status,
+            details=details,
+        )
     return error_for_code(
         code,
         message or code,
@@ -359,19 +360,11 @@ def _not_an_envelope(
     text = f"HTTP {http_status} with {what}, not a Seller Center answer"
     if quote:
         text += f": {quote!r}"
+    rule = retry_policy.non_envelope_rule(http_status, html)
+    if rule is retry_policy.FAULTS["not_an_envelope"]:
+        return error_of_kind(rule, text, action=action, http_status=http_status)
+    if rule is retry_policy.FAULTS["html_4xx"]:
+        # A 404/403 page from a web server: wrong base URL or a firewall, not transient.
+        text += ". Check the base URL: it must point at the Seller Center API"
     code = f"HTTP_{http_status}"
-    if http_status == 429:
-        return ThrottlingError(text, code=code, action=action, http_status=http_status)
-    if http_status >= 500 or http_status == 408:
-        return TransportError(text, code=code, action=action, http_status=http_status)
-    if html:
-        if 400 <= http_status < 500:
-            # A 404/403 page from a web server: wrong base URL or a firewall, not transient.
-            return ResponseError(
-                text + ". Check the base URL: it must point at the Seller Center API",
-                code=code,
-                action=action,
-                http_status=http_status,
-            )
-        return TransportError(text, code=code, action=action, http_status=http_status)
-    return ResponseError(text, action=action, http_status=http_status)
+    return error_of_kind(rule, text, code=code, action=action, http_status=http_status)

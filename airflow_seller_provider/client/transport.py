@@ -21,19 +21,20 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import requests
 from requests.adapters import HTTPAdapter
 
 from airflow_seller_provider import __version__
+from airflow_seller_provider.client import retry_policy
 from airflow_seller_provider.client.errors import (
     ClockSkewError,
     ResponseError,
     SellerCenterError,
-    ServerError,
-    ThrottlingError,
-    TransportError,
+    error_of_kind,
+    kind_names,
 )
 from airflow_seller_provider.client.models import Response
 from airflow_seller_provider.client.parsing import parse_response, redact
@@ -46,6 +47,7 @@ from airflow_seller_provider.client.signing import (
 
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
+    "Attempt",
     "POOL_MAXSIZE",
     "RateLimiter",
     "Transport",
@@ -118,6 +120,31 @@ class RateLimiter:
             slot = max(now, self._next)
             self._next = slot + self.interval
         return slot - now
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One signed request of a call and how it ended: ``response`` or ``error``.
+
+    ``timestamp`` is the Timestamp it was signed with (quoted when E003 comes back after a
+    re-sign); ``may_have_applied``: a POST that left this machine and failed without a
+    clear no, so the server may have applied it (see ``retry_policy.may_have_applied``).
+    """
+
+    number: int
+    timestamp: str
+    response: Response | None = None
+    error: SellerCenterError | None = None
+    may_have_applied: bool = False
+
+
+@dataclass(slots=True)
+class _Exchange:
+    """What one exchange learned on the way: whether the request may have left this
+    machine, and the HTTP status of the answer (None: no answer)."""
+
+    sent: bool = False
+    status: int | None = None
 
 
 class _RedactSignatures(logging.Filter):
@@ -218,27 +245,27 @@ class Transport:
         ``attempts`` and ``lost_answer`` set. ``body`` (never signed) goes with a POST."""
         start = self.clock()
         deadline = start + self.max_retry_time
-        attempt = 0
+        number = 0
         lost = False
-        resigned_for_clock = False
+        resigned = False
         while True:
-            attempt += 1
-            try:
-                return self._attempt(action, params or {}, method, attempt, version, body)
-            except SellerCenterError as exc:
-                error = exc
-            lost = lost or bool(getattr(error, "_maybe_applied", False))
-            clock_error = error.code == "E003"
-            if attempt < self.max_retries and (
-                error.retryable or (clock_error and not resigned_for_clock)
-            ):
+            number += 1
+            attempt = self._attempt(action, params or {}, method, number, version, body)
+            error = attempt.error
+            if error is None:
+                assert attempt.response is not None
+                return attempt.response
+            lost = lost or attempt.may_have_applied
+            step = retry_policy.retry_step(error.code, error.retryable, resigned=resigned)
+            if number < self.max_retries and step is not retry_policy.How.FAIL:
                 # After E003 a fresh Timestamp is the whole fix: re-sign at once, no wait.
-                delay = 0.0 if clock_error else self._delay(attempt, error.retry_after)
+                resign = step is retry_policy.How.RESIGN_ONCE
+                delay = 0.0 if resign else self._delay(number, error.retry_after)
                 if self.clock() + delay <= deadline:
-                    resigned_for_clock = resigned_for_clock or clock_error
+                    resigned = resigned or resign
                     log.warning(
                         "attempt %d of %d failed: %s; retrying in %.2f s",
-                        attempt,
+                        number,
                         self.max_retries,
                         error,
                         delay,
@@ -249,14 +276,14 @@ class Transport:
                 log.warning(
                     "giving up after %d attempt(s) in %.1f s, the next wait (%.1f s) would pass "
                     "max_retry_time: %s",
-                    attempt,
+                    number,
                     self.clock() - start,
                     delay,
                     error,
                 )
-            if clock_error and resigned_for_clock:
-                error = self._clock_skew(error)
-            error.attempts = attempt
+            if resigned and retry_policy.resigns(error.code):
+                error = self._clock_skew(error, attempt.timestamp)
+            error.attempts = number
             error.lost_answer = lost
             raise error
 
@@ -268,8 +295,7 @@ class Transport:
         ceiling = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
         return self.rng() * ceiling
 
-    def _clock_skew(self, error: SellerCenterError) -> ClockSkewError:
-        sent = getattr(error, "_timestamp", "?")
+    def _clock_skew(self, error: SellerCenterError, sent: str) -> ClockSkewError:
         return ClockSkewError(
             f"{error.message} (re-signed with a fresh Timestamp, {sent}, and rejected again: "
             "this machine's clock is off)",
@@ -286,10 +312,11 @@ class Transport:
         action: str,
         params: Mapping[str, str],
         method: str,
-        attempt: int,
+        number: int,
         version: str = API_VERSION,
         body: bytes | None = None,
-    ) -> Response:
+    ) -> Attempt:
+        """Sign, pace, send and read one request; its answer, or its error, in an Attempt."""
         if self.limiter is not None:
             wait = self.limiter.reserve(self.clock())
             if wait > 0:
@@ -306,37 +333,37 @@ class Transport:
         query = canonical_query(signed)
         url = f"{self.base_url}?{query}&Signature={sign_query(query, self._api_key)}"
         started = self.clock()
-        state: dict[str, object] = {"status": None, "sent": False}
+        exchange = _Exchange()
         outcome = "ok"
         try:
-            return self._exchange(action, method, url, state, body)
+            response = self._exchange(action, method, url, exchange, body)
         except SellerCenterError as exc:
             outcome = exc.code or type(exc).__name__
-            exc._timestamp = timestamp  # type: ignore[attr-defined]
-            exc._maybe_applied = (  # type: ignore[attr-defined]
+            applied = (
                 method.upper() == "POST"
-                and bool(state["sent"])
-                and _ambiguous(exc, state["status"])
+                and exchange.sent
+                and retry_policy.may_have_applied(kind_names(exc), exc.code, exchange.status)
             )
-            raise
+            return Attempt(number, timestamp, error=exc, may_have_applied=applied)
         finally:
             if log.isEnabledFor(logging.DEBUG):
-                status = state["status"]
+                status = exchange.status
                 log.debug(
                     "%s attempt %d: %s in %.3f s (%s)",
                     action,
-                    attempt,
+                    number,
                     f"HTTP {status}" if status is not None else "no answer",
                     self.clock() - started,
                     outcome,
                 )
+        return Attempt(number, timestamp, response=response)
 
     def _exchange(
         self,
         action: str,
         method: str,
         url: str,
-        state: dict[str, object],
+        exchange: _Exchange,
         body: bytes | None = None,
     ) -> Response:
         # Errors are raised outside the ``except`` blocks so that they carry no chained
@@ -355,12 +382,12 @@ class Transport:
                 allow_redirects=False,
             )
         except requests.RequestException as exc:
-            state["sent"] = _may_have_been_sent(exc)
+            exchange.sent = _may_have_been_sent(exc)
             failure = self._exception_error(exc, action)
         if failure is not None:
             raise failure
-        state["sent"] = True
-        status = state["status"] = response.status_code
+        exchange.sent = True
+        status = exchange.status = response.status_code
         try:
             try:
                 data = self._read_body(response, action)
@@ -381,7 +408,11 @@ class Transport:
                 )
             except SellerCenterError as exc:
                 header = response.headers.get("Retry-After")
-                if header and exc.retry_after is None and (exc.retryable or status in (429, 503)):
+                if (
+                    header
+                    and exc.retry_after is None
+                    and retry_policy.honours_retry_after(exc.retryable, status)
+                ):
                     exc.retry_after = parse_retry_after(header, self.utc_now())
                 raise
         finally:
@@ -405,28 +436,38 @@ class Transport:
 
     def _exception_error(self, exc: requests.RequestException, action: str) -> SellerCenterError:
         detail = _describe(exc, (self._api_key,))
-        exceptions = requests.exceptions
-        if isinstance(exc, exceptions.SSLError):
-            return TransportError(
-                f"TLS failed ({detail}); check the base URL and the machine's CA certificates",
-                action=action,
-                retryable=False,
-            )
-        if isinstance(
-            exc,
-            exceptions.InvalidURL
-            | exceptions.InvalidSchema
-            | exceptions.MissingSchema
-            | exceptions.InvalidHeader,
-        ):
-            return SellerCenterError(f"the request could not be built ({detail})", action=action)
-        if isinstance(exc, exceptions.ConnectTimeout):
+        fault = _fault(exc)
+        if fault == "tls":
+            text = f"TLS failed ({detail}); check the base URL and the machine's CA certificates"
+        elif fault == "bad_request":
+            text = f"the request could not be built ({detail})"
+        elif fault == "connect_timeout":
             text = f"could not connect within {self.timeout:g} s ({detail})"
-        elif isinstance(exc, exceptions.Timeout):
+        elif fault == "timeout":
             text = f"no answer within {self.timeout:g} s ({detail})"
         else:
             text = f"the connection failed ({detail})"
-        return TransportError(text, action=action)
+        return error_of_kind(retry_policy.FAULTS[fault], text, action=action)
+
+
+def _fault(exc: requests.RequestException) -> str:
+    """Which ``retry_policy.FAULTS`` entry a requests exception is."""
+    exceptions = requests.exceptions
+    if isinstance(exc, exceptions.SSLError):
+        return "tls"
+    if isinstance(
+        exc,
+        exceptions.InvalidURL
+        | exceptions.InvalidSchema
+        | exceptions.MissingSchema
+        | exceptions.InvalidHeader,
+    ):
+        return "bad_request"
+    if isinstance(exc, exceptions.ConnectTimeout):
+        return "connect_timeout"
+    if isinstance(exc, exceptions.Timeout):
+        return "timeout"
+    return "connection"
 
 
 def _describe(exc: BaseException, secrets: tuple[str, ...]) -> str:
@@ -454,17 +495,6 @@ def _may_have_been_sent(exc: BaseException) -> bool:
             pending.extend(item.args)
             pending.extend([item.__cause__, item.__context__, getattr(item, "reason", None)])
     return True
-
-
-def _ambiguous(error: SellerCenterError, status: int | None) -> bool:
-    """After a sent POST: could the server have applied it although we got no clear no?"""
-    if isinstance(error, ThrottlingError):
-        return False
-    if status is None or status >= 500:
-        return True
-    if isinstance(error, TransportError | ResponseError):
-        return True
-    return isinstance(error, ServerError) and error.code in ("E006", "E021")
 
 
 def _too_big(action: str, status: int, cap: int, declared: int | None) -> ResponseError:
