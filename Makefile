@@ -11,7 +11,7 @@ VENV2 := .venv-airflow2
 BIN2 := $(VENV2)/bin
 LOCK2 := requirements/airflow2-lock.txt
 
-.PHONY: venv venv-airflow2 test test-unit test-airflow2 test-all lint format demo bench lock clean test-distributed test-browser
+.PHONY: venv venv-airflow2 typecheck test test-unit test-airflow2 test-all lint format demo bench lock clean test-distributed test-browser
 
 # The suite runs on two workers (pytest-xdist), each with its own Airflow home and metadata
 # DB (tests/conftest.py); worksteal keeps both busy when the long DAG runs come last.
@@ -40,7 +40,12 @@ $(VENV2)/.installed: $(LOCK2) pyproject.toml
 test: venv
 	$(BIN)/ruff check $(SRC)
 	$(BIN)/ruff format --check $(SRC)
+	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_PARALLEL)
+
+# The type check alone ([tool.mypy] in pyproject.toml: the package, dags, benchmarks).
+typecheck: venv
+	$(BIN)/mypy
 
 # The inner loop: everything but the tests that start Airflow task runs or CLIs.
 test-unit: venv
