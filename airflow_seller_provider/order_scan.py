@@ -35,7 +35,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow_seller_provider.client.errors import PagingLimitError
-from airflow_seller_provider.shortage import PendingItem, StockKey, normalise_unit
+from airflow_seller_provider.shortage import ScannedItem, StockKey, normalise_unit
 
 if TYPE_CHECKING:
     from airflow_seller_provider.client.api import SellerCenterClient
@@ -55,7 +55,7 @@ class _OrderFacts:
 
 @dataclass(slots=True)
 class ScanOutcome:
-    items: list[PendingItem] = field(default_factory=list)
+    items: list[ScannedItem] = field(default_factory=list)
     orders_seen: int = 0
     stock: dict[StockKey, int] = field(default_factory=dict)
     """Figures read while scanning (Seller Center's); empty when no reader was given."""
@@ -63,7 +63,7 @@ class ScanOutcome:
     calls: dict[str, int] = field(default_factory=dict)
 
 
-def competing_sku(item: PendingItem) -> bool:
+def competing_sku(item: ScannedItem) -> bool:
     """Whether the item's SKU needs a stock figure: pending, in a known unit, and not
     shipped by the marketplace."""
     return item.is_pending and item.business_unit is not None and item.shipped_by != "marketplace"
@@ -255,7 +255,7 @@ class PendingOrderScan:
         for order_id, order_items in found.items():
             fact = self._facts.get(order_id) or _OrderFacts(None, "", "")
             for i in order_items:
-                item = PendingItem(
+                item = ScannedItem(
                     order_item_id=i.order_item_id,
                     order_id=order_id,
                     sku=i.sku,

@@ -22,7 +22,7 @@ from airflow_seller_provider.shortage import (
     ON_HAND,
     SELLABLE,
     STOCK_COUNTS,
-    PendingItem,
+    ScannedItem,
     ShortageDecision,
     StockFigures,
     StockKey,
@@ -47,7 +47,7 @@ NO_SHORTAGE_VISIBLE = (
 
 @dataclass(slots=True)
 class ScanResult:
-    items: list[PendingItem] = field(default_factory=list)
+    items: list[ScannedItem] = field(default_factory=list)
     orders_seen: int = 0
     stock: StockFigures = field(default_factory=lambda: StockFigures({}, SELLABLE))
     decision: ShortageDecision = field(default_factory=ShortageDecision)
@@ -66,7 +66,7 @@ def scan_pending_items(
     lookback_days: int,
     now: datetime | None = None,
     max_concurrency: int = 8,
-) -> tuple[list[PendingItem], int]:
+) -> tuple[list[ScannedItem], int]:
     """Every item of the pending orders created in the last ``lookback_days`` days, with
     its order's date, business unit and shipping type (see ``order_scan``)."""
     start = now or datetime.now(UTC)

@@ -41,8 +41,9 @@ StockKey = tuple[str | None, str]
 
 
 @dataclass(frozen=True, slots=True)
-class PendingItem:
-    """One order item as the rule sees it (one unit of one SKU), whatever its status."""
+class ScannedItem:
+    """One item of a pending order as the rule sees it (one unit of one SKU), whatever its
+    own status: only pending ones the seller ships compete for stock."""
 
     order_item_id: int
     order_id: int
@@ -82,6 +83,10 @@ class PendingItem:
         return (created, self.order_id, self.order_item_id)
 
 
+PendingItem = ScannedItem
+"""The former name: the scan keeps every item of the pending orders, pending or not."""
+
+
 def normalise_unit(value: str | None) -> str | None:
     """An operator code or unit name (``facl``, ``FACL``) -> ``FACL``; anything else None."""
     return business_unit_of(value or "")
@@ -111,17 +116,17 @@ class StockFigures:
 
 @dataclass(slots=True)
 class ShortageDecision:
-    short: list[PendingItem] = field(default_factory=list)
+    short: list[ScannedItem] = field(default_factory=list)
     """To cancel, oldest first."""
-    covered: list[PendingItem] = field(default_factory=list)
-    unknown_stock: list[PendingItem] = field(default_factory=list)
+    covered: list[ScannedItem] = field(default_factory=list)
+    unknown_stock: list[ScannedItem] = field(default_factory=list)
     """Competing items whose SKU the source does not know for their unit: never canceled."""
-    unknown_shipping: list[PendingItem] = field(default_factory=list)
+    unknown_shipping: list[ScannedItem] = field(default_factory=list)
     """Pending items whose shipping type is unrecognised or contradicts its order's, and
     (package scope) every item sharing a package with one: never canceled."""
-    no_business_unit: list[PendingItem] = field(default_factory=list)
+    no_business_unit: list[ScannedItem] = field(default_factory=list)
     """Pending items the seller ships whose order has no (known) OperatorCode."""
-    ignored: list[PendingItem] = field(default_factory=list)
+    ignored: list[ScannedItem] = field(default_factory=list)
     """Items that do not compete: not pending, or shipped by the marketplace."""
 
     @property
@@ -133,7 +138,7 @@ class ShortageDecision:
 
 
 def decide_shortages(
-    items: Iterable[PendingItem],
+    items: Iterable[ScannedItem],
     stock: StockFigures,
     *,
     cancel_scope: str = ITEM,
@@ -144,7 +149,7 @@ def decide_shortages(
     decision = ShortageDecision()
     # Items that take a place in a (unit, SKU) queue: the seller's, and the unrecognised
     # (which are never canceled but may hold a unit).
-    queued: dict[tuple[str, str], list[PendingItem]] = defaultdict(list)
+    queued: dict[tuple[str, str], list[ScannedItem]] = defaultdict(list)
     seen: set[int] = set()
     for item in items:
         if item.order_item_id in seen:
@@ -173,18 +178,18 @@ def decide_shortages(
         _serve_packages(queued, unknown, on_hand, decision)
     else:
         _serve_items(queued, unknown, on_hand, decision)
-    decision.short.sort(key=PendingItem.sort_key)
+    decision.short.sort(key=ScannedItem.sort_key)
     return decision
 
 
 def _serve_items(
-    queued: dict[tuple[str, str], list[PendingItem]],
+    queued: dict[tuple[str, str], list[ScannedItem]],
     unknown: set[tuple[str, str]],
     on_hand: dict[tuple[str, str], int],
     decision: ShortageDecision,
 ) -> None:
     for key in sorted(queued):
-        queue = sorted(queued[key], key=PendingItem.sort_key)
+        queue = sorted(queued[key], key=ScannedItem.sort_key)
         if key in unknown:
             for item in queue:
                 _hold(item, decision.unknown_stock, decision)
@@ -200,12 +205,12 @@ def _serve_items(
 
 
 def _serve_packages(
-    queued: dict[tuple[str, str], list[PendingItem]],
+    queued: dict[tuple[str, str], list[ScannedItem]],
     unknown: set[tuple[str, str]],
     on_hand: dict[tuple[str, str], int],
     decision: ShortageDecision,
 ) -> None:
-    packages: dict[tuple[int, str], list[PendingItem]] = defaultdict(list)
+    packages: dict[tuple[int, str], list[ScannedItem]] = defaultdict(list)
     for queue in queued.values():
         for item in queue:
             packages[item.package_key].append(item)
@@ -223,7 +228,7 @@ def _serve_packages(
             for key, count in need.items():
                 left[key] -= count
         uncertain = any(i.shipped_by != "seller" for i in package)
-        for item in sorted(package, key=PendingItem.sort_key):
+        for item in sorted(package, key=ScannedItem.sort_key):
             if uncertain:
                 decision.unknown_shipping.append(item)
             elif fits:
@@ -232,7 +237,7 @@ def _serve_packages(
                 decision.short.append(item)
 
 
-def _hold(item: PendingItem, bucket: list[PendingItem], decision: ShortageDecision) -> None:
+def _hold(item: ScannedItem, bucket: list[ScannedItem], decision: ShortageDecision) -> None:
     """An item that is not decided: an unrecognised shipper is reported as such first."""
     if item.shipped_by != "seller":
         decision.unknown_shipping.append(item)

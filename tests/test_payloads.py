@@ -6,7 +6,7 @@ from typing import get_type_hints
 
 import pytest
 
-from airflow_seller_provider.operators.outcomes import Outcome, summarize
+from airflow_seller_provider.operators.outcomes import Outcome, outcome_payload
 from airflow_seller_provider.payloads import (
     FoundPayload,
     OutcomePayload,
@@ -49,7 +49,7 @@ def test_each_payload_has_exactly_its_declared_keys():
     assert set(found) == keys(FoundPayload)
     plan = plan_batches(found, PARAMS)
     assert plan and all(set(entry) == keys(PlanEntry) for entry in plan)
-    outcome = summarize([Outcome(1, "canceled"), Outcome(2, "failed", "E020")], dry_run=False)
+    outcome = outcome_payload([Outcome(1, "canceled"), Outcome(2, "failed", "E020")], dry_run=False)
     assert set(outcome) == keys(OutcomePayload)
     summary, _ = build_summary(found, plan, [outcome])
     assert set(summary) == keys(Summary)
@@ -61,10 +61,10 @@ def test_the_summary_reads_what_the_steps_wrote():
     # A batch never splits an order: items 1 and 2 (order 10) go together.
     assert [[e["order_item_id"] for e in b["order_item_id"]] for b in plan] == [[1, 2], [3]]
     outcomes = [
-        summarize(
+        outcome_payload(
             [Outcome(1, "canceled"), Outcome(2, "no_longer_pending", "shipped")], dry_run=False
         ),
-        summarize([Outcome(3, "failed", "E021", "try again", retryable=True)], dry_run=False),
+        outcome_payload([Outcome(3, "failed", "E021", "try again", retryable=True)], dry_run=False),
     ]
     summary, problem = build_summary(found, plan, outcomes)
     assert (summary["short"], summary["canceled"], summary["no_longer_pending"]) == (3, 1, 1)

@@ -10,7 +10,7 @@ from airflow_seller_provider.shortage import (
     ON_HAND,
     PACKAGE,
     SELLABLE,
-    PendingItem,
+    ScannedItem,
     StockFigures,
     decide_shortages,
 )
@@ -29,7 +29,7 @@ def item(
     package="",
     order_shipping="",
 ):
-    return PendingItem(
+    return ScannedItem(
         order_item_id=item_id,
         order_id=order_id,
         sku=sku,
@@ -43,7 +43,7 @@ def item(
 
 
 def _fields(value):
-    return {name: getattr(value, name) for name in PendingItem.__slots__}
+    return {name: getattr(value, name) for name in ScannedItem.__slots__}
 
 
 def ids(items):
@@ -105,10 +105,10 @@ def test_ties_on_created_at_break_by_order_id_then_item_id():
 
 def test_aware_and_naive_dates_sort_together():
     aware = item(1, 1)
-    aware = PendingItem(
+    aware = ScannedItem(
         **{**_fields(aware), "order_created_at": datetime(2026, 1, 1, 12, tzinfo=UTC)}
     )
-    naive = PendingItem(**{**_fields(item(2, 2)), "order_created_at": datetime(2026, 1, 1, 11)})
+    naive = ScannedItem(**{**_fields(item(2, 2)), "order_created_at": datetime(2026, 1, 1, 11)})
     decision = decide_shortages([aware, naive], on_hand({("FACL", "A"): 1}))
     assert ids(decision.covered) == [2]
 

@@ -18,12 +18,15 @@ if TYPE_CHECKING:
     from airflow_seller_provider.client.api import SellerCenterClient
 
 
-class SellerCenterConnectionError(AirflowFailException, ValueError):
+class ConnectionConfigError(AirflowFailException, ValueError):
     """The connection is incomplete or holds a value the client cannot use.
 
     A task fails at once, without retries: only fixing the connection helps.
     """
 
+
+SellerCenterConnectionError = ConnectionConfigError
+"""The former name: it is about the connection's configuration, not the network."""
 
 # The client's argument names, as the connection's fields that set them.
 _FIELDS = {
@@ -91,11 +94,11 @@ class SellerCenterHook(BaseHook):
             mask_secret(api_key)
         login = conn.login
         if login is None or _blank(login):
-            raise SellerCenterConnectionError(
+            raise ConnectionConfigError(
                 f"Connection {conn_id!r} has no login: set it to the API user's e-mail (UserID)."
             )
         if _blank(api_key):
-            raise SellerCenterConnectionError(
+            raise ConnectionConfigError(
                 f"Connection {conn_id!r} has no password: set it to the user's API key "
                 "(Seller Center > My account > Integrations)."
             )
@@ -124,7 +127,7 @@ class SellerCenterHook(BaseHook):
             except (TypeError, ValueError):
                 number = None
             if number is None or number <= 0:
-                raise SellerCenterConnectionError(
+                raise ConnectionConfigError(
                     f"Connection {conn_id!r}: extra {name!r} is {value!r}; it must be a "
                     f"positive {'integer' if kind is int else 'number'}."
                 )
@@ -146,7 +149,7 @@ class SellerCenterHook(BaseHook):
             name = text.split(" ", 1)[0]
             if name in _FIELDS:
                 text = _FIELDS[name] + text[len(name) :]
-            raise SellerCenterConnectionError(
+            raise ConnectionConfigError(
                 f"Connection {self.seller_center_conn_id!r}: {text}"
             ) from None
 
@@ -158,7 +161,7 @@ class SellerCenterHook(BaseHook):
             return CANCEL_SCOPES[0]
         scope = str(value).strip().lower()
         if scope not in CANCEL_SCOPES:
-            raise SellerCenterConnectionError(
+            raise ConnectionConfigError(
                 f"Connection {self.seller_center_conn_id!r}: extra 'cancel_scope' is {value!r}; "
                 f"it must be one of {', '.join(CANCEL_SCOPES)}."
             )
@@ -174,7 +177,7 @@ class SellerCenterHook(BaseHook):
             reasons = self.get_conn().get_failure_reasons()
         except SellerCenterError as exc:
             return False, str(exc)
-        except (SellerCenterConnectionError, ValueError, TypeError) as exc:
+        except (ConnectionConfigError, ValueError, TypeError) as exc:
             return False, str(exc)
         return True, (
             f"Connected to Seller Center as {self.client.user_id}: "

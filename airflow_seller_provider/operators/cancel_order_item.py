@@ -17,6 +17,7 @@ from airflow_seller_provider.operators.outcomes import (
     OUTCOMES,
     Outcome,
     lookup_outcome,
+    outcome_payload,
     summarize,
 )
 from airflow_seller_provider.operators.targets import Target, parse_targets
@@ -30,6 +31,7 @@ __all__ = [
     "ItemLocator",
     "Outcome",
     "Target",
+    "outcome_payload",
     "parse_targets",
     "summarize",
 ]
@@ -153,7 +155,7 @@ class CancelOrderItemOperator(BaseOperator):
             outcomes, collateral = self._settle(
                 client, locator, targets, outcomes, before, reason, detail, scope
             )
-        result = summarize(outcomes, dry_run=self.check_only, collateral=collateral)
+        result = outcome_payload(outcomes, dry_run=self.check_only, collateral=collateral)
         self._log_table(outcomes, result)
         ti = context.get("ti")
         if ti is not None:

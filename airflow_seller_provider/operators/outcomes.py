@@ -53,7 +53,7 @@ def lookup_outcome(item: OrderItem | None, target: Target, *, lost_answer: bool)
     )
 
 
-def summarize(
+def outcome_payload(
     outcomes: Sequence[Outcome],
     *,
     dry_run: bool,
@@ -93,3 +93,7 @@ def summarize(
         },
         "dry_run": dry_run,
     }
+
+
+summarize = outcome_payload
+"""The former name (it also named the DAG's task and ``build_summary``)."""

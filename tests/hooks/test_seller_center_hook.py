@@ -9,7 +9,7 @@ import responses
 from airflow_seller_provider.client import SellerCenterClient
 from airflow_seller_provider.compat import redact
 from airflow_seller_provider.hooks.seller_center import (
-    SellerCenterConnectionError,
+    ConnectionConfigError,
     SellerCenterHook,
 )
 
@@ -93,7 +93,7 @@ def test_get_conn_maps_connection_and_caches(monkeypatch):
 def test_bad_connection_names_conn_and_field(monkeypatch, fields, needle):
     set_conn(monkeypatch, conn_id="sc_bad", **fields)
     with responses.RequestsMock() as mocked:  # no request may be sent
-        with pytest.raises(SellerCenterConnectionError) as info:
+        with pytest.raises(ConnectionConfigError) as info:
             SellerCenterHook("sc_bad").get_conn()
         assert not mocked.calls
     message = str(info.value)

@@ -23,7 +23,7 @@ import pytest
 import responses
 
 from airflow_seller_provider.compat import AirflowFailException
-from airflow_seller_provider.hooks.seller_center import SellerCenterConnectionError
+from airflow_seller_provider.hooks.seller_center import ConnectionConfigError
 from airflow_seller_provider.operators.cancel_order_item import CancelOrderItemOperator
 from airflow_seller_provider.sandbox.testing import Sandbox, run_sandbox
 from tests.conftest import register_secret
@@ -181,7 +181,7 @@ def test_a_bad_connection_fails_the_task_naming_it_before_any_request(
         task_id="cancel", order_item_id=[6750999, 6653173], seller_center_conn_id=conn_id
     )
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mocked:
-        with pytest.raises(SellerCenterConnectionError) as info:
+        with pytest.raises(ConnectionConfigError) as info:
             op.execute({"ti": FakeTI()})
         assert len(mocked.calls) == 0  # nothing left this machine, to any host
     assert isinstance(info.value, AirflowFailException)  # no task retry: fix the connection
