@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from ..conftest import find_leaks, hide_secrets, register_secret
 from ..e2e.helpers import DAG_ID, expected_short, items_by_id, main_seller_id
+from ..secret_guard import find_leaks, hide_secrets, register_secret
 
 pytestmark = [
     pytest.mark.distributed,

@@ -26,7 +26,7 @@ from airflow_seller_provider.compat import AirflowFailException
 from airflow_seller_provider.hooks.seller_center import ConnectionConfigError
 from airflow_seller_provider.operators.cancel_order_item import CancelOrderItemOperator
 from airflow_seller_provider.sandbox.testing import Sandbox, run_sandbox
-from tests.conftest import register_secret
+from tests.secret_guard import register_secret
 from tests.support import FakeTI
 
 CONN_ID = "sc_reliability_input"

@@ -24,8 +24,8 @@ import pytest
 from airflow_seller_provider.client.signing import sign
 from airflow_seller_provider.sandbox.faults import ALL_KINDS
 from airflow_seller_provider.sandbox.testing import run_sandbox
-from tests.conftest import SIGNATURE_VALUE, find_leaks, register_secret
 from tests.e2e.helpers import expected_short, items_by_id, run_dag, save_log, summary_from_log
+from tests.secret_guard import SIGNATURE_VALUE, find_leaks, register_secret
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""The session-wide secret guard of tests/conftest.py can fail (issue 7): it sees the log
+"""The session-wide secret guard (tests/secret_guard.py) can fail (issue 7): it sees the log
 lines of every test, finds keys and Signatures in them, and turns a leak into a failed
 test whose report does not repeat the secret.
 """
@@ -16,7 +16,7 @@ import pytest
 # Imported at collection, as the rest of the suite does: Airflow configures logging (and
 # replaces the root logger's handlers) on import; the guard must survive that.
 import airflow_seller_provider.compat  # noqa: F401
-from tests import conftest as guard
+from tests import secret_guard as guard
 
 
 def a_signature() -> str:
