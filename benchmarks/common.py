@@ -193,14 +193,6 @@ def fmt_rate(value: float, unit: str) -> str:
     return f"{value:,.1f} {unit}" if value < 100 else f"{value:,.0f} {unit}"
 
 
-def fmt_seconds(seconds: float) -> str:
-    if seconds >= 1:
-        return f"{seconds:.2f} s"
-    if seconds >= 1e-3:
-        return f"{seconds * 1e3:.2f} ms"
-    return f"{seconds * 1e6:.0f} us"
-
-
 def fmt_bytes(size: float) -> str:
     return f"{size / (1024 * 1024):.2f} MiB"
 
