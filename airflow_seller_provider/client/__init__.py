@@ -1,19 +1,45 @@
 """Seller Center client: pure Python, imports nothing from Airflow.
 
 ``SellerCenterClient`` is loaded lazily so that the signing and model modules (which the
-sandbox shares) do not pull in the transport.
+sandbox shares) do not pull in the transport. The error kinds are here too, so callers
+can write ``from airflow_seller_provider.client import ThrottlingError``.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_seller_provider.client.errors import SellerCenterError
+from airflow_seller_provider.client.errors import (
+    AuthenticationError,
+    ClockSkewError,
+    InvalidRequestError,
+    InvalidStateError,
+    NotFoundError,
+    PagingLimitError,
+    ResponseError,
+    SellerCenterError,
+    ServerError,
+    ThrottlingError,
+    TransportError,
+)
 
 if TYPE_CHECKING:
     from airflow_seller_provider.client.api import SellerCenterClient
 
-__all__ = ["SellerCenterClient", "SellerCenterError"]
+__all__ = [
+    "AuthenticationError",
+    "ClockSkewError",
+    "InvalidRequestError",
+    "InvalidStateError",
+    "NotFoundError",
+    "PagingLimitError",
+    "ResponseError",
+    "SellerCenterClient",
+    "SellerCenterError",
+    "ServerError",
+    "ThrottlingError",
+    "TransportError",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -26,8 +26,6 @@ from airflow_seller_provider.client.errors import (
     SellerCenterError,
 )
 from airflow_seller_provider.client.models import (
-    BUSINESS_UNITS,
-    ORDER_STATUSES,
     CancelResult,
     Order,
     OrderItem,
@@ -38,6 +36,21 @@ from airflow_seller_provider.client.models import (
     WarehouseStock,
     children,
 )
+from airflow_seller_provider.client.protocol import (
+    BUSINESS_UNITS,
+    FORMATS,
+    GET_ORDERS_VERSIONS,
+    MAX_ORDERS_PER_CALL,
+    MAX_STOCK_PAGE,
+    MAX_STOCK_UPDATES,
+    ORDER_STATUSES,
+    RESERVED_PARAMS,
+    SHORTAGE,
+    SORT_BY,
+    SORT_DIRECTIONS,
+    parse_iso,
+)
+from airflow_seller_provider.client.protocol import blank as _blank
 from airflow_seller_provider.client.transport import (
     DEFAULT_MAX_RESPONSE_BYTES,
     Transport,
@@ -54,14 +67,6 @@ __all__ = ["BUSINESS_UNITS", "FORMATS", "SellerCenterClient", "order_items_by_or
 
 log = logging.getLogger("airflow_seller_provider.client")
 
-FORMATS = ("XML", "JSON")
-SORT_BY = ("created_at", "updated_at")
-SORT_DIRECTIONS = ("ASC", "DESC")
-# GetOrders answers Version 1.0 (deprecated in v600) and 2.0 (sorted by updated_at).
-GET_ORDERS_VERSIONS = ("1.0", "2.0")
-MAX_STOCK_UPDATES = 500
-# Parameters the transport sets on every call; a caller may not override them.
-RESERVED_PARAMS = frozenset({"Action", "Format", "Timestamp", "UserID", "Version", "Signature"})
 _ACTION = re.compile(r"[A-Za-z][A-Za-z0-9]{0,63}")
 
 
@@ -119,7 +124,7 @@ class SellerCenterClient:
         backoff_base: float = 0.5,
         backoff_max: float = 30.0,
         page_size: int = 1000,
-        order_batch_size: int = 100,
+        order_batch_size: int = MAX_ORDERS_PER_CALL,
         sku_batch_size: int = 100,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
@@ -450,14 +455,16 @@ class SellerCenterClient:
         self, skus: Iterable[str] | None = None, *, limit: int = 1000, max_pages: int = 10_000
     ) -> Iterator[WarehouseStock]:
         """GetStock: sellable stock per SKU and warehouse (reserved units excluded), paged
-        ``limit`` SKUs a page (the API's maximum is 1000)."""
+        ``limit`` SKUs a page (the API's maximum is ``MAX_STOCK_PAGE``, 1000)."""
         params: dict[str, Any] = {}
         if skus is not None:
             wanted = _dedup(_sku(s) for s in _id_list(skus, "skus"))
             params["SkuSellerList"] = json.dumps(wanted, ensure_ascii=False, separators=(",", ":"))
         limit = _positive_int(limit, "limit")
-        if limit > 1000:
-            raise ValueError(f"limit {limit!r} must be at most 1000 (GetStock's page maximum)")
+        if limit > MAX_STOCK_PAGE:
+            raise ValueError(
+                f"limit {limit!r} must be at most {MAX_STOCK_PAGE} (GetStock's page maximum)"
+            )
         max_pages = _positive_int(max_pages, "max_pages")
         offset = 0
         for _ in range(max_pages):
@@ -512,7 +519,7 @@ class SellerCenterClient:
     def cancel_order_item(
         self,
         order_item_id: int | str,
-        reason: str = "SHORTAGE",
+        reason: str = SHORTAGE,
         reason_detail: str | None = None,
     ) -> CancelResult:
         """Cancel one pending order item (SetStatusToCanceled, a POST).
@@ -557,7 +564,7 @@ def _order_filters(
         if value is not None:
             params[name] = _api_datetime(value, name)
     for low, high in (("CreatedAfter", "CreatedBefore"), ("UpdatedAfter", "UpdatedBefore")):
-        if low in params and high in params and _parse_iso(params[low]) >= _parse_iso(params[high]):
+        if low in params and high in params and parse_iso(params[low]) >= parse_iso(params[high]):
             raise ValueError(
                 f"{low} {params[low]} is not before {high} {params[high]}: the range is empty"
             )
@@ -581,10 +588,6 @@ def _unreadable(action: str, exc: ValueError) -> ResponseError:
 
 
 # ----------------------------------------------------------------- input checks
-
-
-def _blank(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
 
 
 def _base_url(value: Any) -> str:
@@ -700,15 +703,11 @@ def _params(params: Mapping[str, Any] | None) -> dict[str, str]:
     return out
 
 
-def _parse_iso(text: str) -> datetime:
-    return datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
-
-
 def _api_datetime(value: Any, name: str) -> str:
     """ISO 8601 with an explicit offset, in UTC; naive datetimes are UTC."""
     if isinstance(value, str):
         try:
-            value = _parse_iso(value.strip())
+            value = parse_iso(value.strip())
         except ValueError:
             raise ValueError(
                 f"{name} {value!r} is not an ISO 8601 date, e.g. 2024-05-01T00:00:00+00:00"

@@ -6,92 +6,49 @@ so XML and JSON give equal objects. ``raw`` keeps the whole element for fields n
 
 from __future__ import annotations
 
-import logging
-import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any
 
-log = logging.getLogger("airflow_seller_provider.client")
-
-ORDER_ITEM_STATUSES = (
-    "pending",
-    "ready_to_ship",
-    "shipped",
-    "delivered",
-    "canceled",
-    "failed_delivery",
-    "return_shipped_by_customer",
-    "return_waiting_for_approval",
-    "return_rejected",
-    "returned",
+# Protocol facts, re-exported here where callers have always found them.
+from airflow_seller_provider.client.protocol import (
+    BUSINESS_UNITS,
+    FULFILLMENT,
+    ORDER_ITEM_STATUSES,
+    ORDER_STATUSES,
+    SHIPPED_BY_MARKETPLACE,
+    SHIPPED_BY_SELLER,
+    Shipper,
+    business_unit_of,
+    combined_shipper,
+    parse_iso,
+    who_ships,
 )
-ORDER_STATUSES = (
-    "pending",
-    "ready_to_ship",
-    "shipped",
-    "delivered",
-    "canceled",
-    "returned",
-    "failed",
-)
-FULFILLMENT = "Fulfillment"
-BUSINESS_UNITS = ("FACL", "FACO", "FAPE")
 
-# Who ships an item decides whether it uses the seller's stock and whether the seller may
-# cancel it. The documented names: items say ``Fulfillment`` (Fulfillment by Falabella),
-# orders ``Own Warehouse`` (filter value ``own_warehouse``); the seller ships ``Dropshipping``
-# and ``Cross docking`` (through Falabella's hub). Compared case-, space- and
-# underscore-insensitively.
-SHIPPED_BY_MARKETPLACE = frozenset({"fulfillment", "own warehouse"})
-SHIPPED_BY_SELLER = frozenset({"dropshipping", "cross docking"})
-Shipper = Literal["marketplace", "seller", "unknown"]
-_unknown_shipping_logged: set[str] = set()
-_unknown_shipping_lock = threading.Lock()
-
-
-def _shipping_key(value: str) -> str:
-    return " ".join(value.replace("_", " ").replace("-", " ").lower().split())
-
-
-def who_ships(shipping_type: str) -> Shipper:
-    """``marketplace``, ``seller`` or ``unknown`` (blank or unrecognised: logged once per
-    value, and never the seller's to cancel)."""
-    key = _shipping_key(shipping_type or "")
-    if key in SHIPPED_BY_MARKETPLACE:
-        return "marketplace"
-    if key in SHIPPED_BY_SELLER:
-        return "seller"
-    if key:
-        with _unknown_shipping_lock:
-            first = key not in _unknown_shipping_logged
-            _unknown_shipping_logged.add(key)
-        if first:
-            log.warning(
-                "Unrecognised ShippingType %r: items with it are never canceled (not ours to "
-                "decide); known: Fulfillment, Own Warehouse, Dropshipping, Cross docking",
-                shipping_type,
-            )
-    return "unknown"
-
-
-def combined_shipper(item_type: str, order_type: str) -> Shipper:
-    """Who ships an item, from its own ShippingType and its order's: one blank defers to
-    the other; two that disagree are ``unknown`` (not ours to decide)."""
-    item_key, order_key = (item_type or "").strip(), (order_type or "").strip()
-    if not item_key:
-        return who_ships(order_key)
-    if not order_key:
-        return who_ships(item_key)
-    item_says, order_says = who_ships(item_key), who_ships(order_key)
-    return item_says if item_says == order_says else "unknown"
-
-
-def business_unit_of(operator_code: str) -> str | None:
-    """``facl`` -> ``FACL``; blank or not a known unit -> None."""
-    code = (operator_code or "").strip().upper()
-    return code if code in BUSINESS_UNITS else None
+__all__ = [
+    "BUSINESS_UNITS",
+    "FULFILLMENT",
+    "ORDER_ITEM_STATUSES",
+    "ORDER_STATUSES",
+    "SHIPPED_BY_MARKETPLACE",
+    "SHIPPED_BY_SELLER",
+    "CancelResult",
+    "Order",
+    "OrderItem",
+    "OrdersPage",
+    "Product",
+    "Reason",
+    "Response",
+    "Shipper",
+    "WarehouseStock",
+    "as_list",
+    "business_unit_of",
+    "children",
+    "combined_shipper",
+    "parse_datetime",
+    "who_ships",
+]
 
 
 def parse_datetime(value: Any) -> datetime | None:
@@ -108,14 +65,10 @@ def parse_datetime(value: Any) -> datetime | None:
 @lru_cache(maxsize=4096)
 def _parse_datetime_text(text: str) -> datetime:
     # Cached: the items of an order share their dates, and datetimes are immutable.
-    original = text
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    # Python 3.11's fromisoformat reads "+0000" and "+00:00" offsets and a space separator.
     try:
-        return datetime.fromisoformat(text)
+        return parse_iso(text)
     except ValueError as exc:
-        raise ValueError(f"unreadable date {original!r}") from exc
+        raise ValueError(f"unreadable date {text!r}") from exc
 
 
 def _text(node: Any, name: str, default: str = "") -> str:

@@ -29,6 +29,7 @@ from airflow_seller_provider.client.errors import (
     normalize_code,
 )
 from airflow_seller_provider.client.models import Response, as_list
+from airflow_seller_provider.client.protocol import SIGNATURE_IN_TEXT
 
 __all__ = [
     "ENVELOPES",
@@ -38,7 +39,6 @@ __all__ = [
     "parse_response",
     "parse_xml",
     "redact",
-    "xml_to_tree",
 ]
 
 ENVELOPES = ("SuccessResponse", "ErrorResponse")
@@ -50,7 +50,6 @@ _WHITESPACE = b" \t\r\n"
 _BOM = b"\xef\xbb\xbf"
 _CODE_IN_MESSAGE = re.compile(r"^\s*(E[0-9]{1,4})\b")
 _CODE = re.compile(r"E[0-9]{3,4}")
-_SIGNATURE = re.compile(r"(Signature=)[^&\s'\"<>]*", re.IGNORECASE)
 # Only markers no Seller Center answer has (its XML has <Head> and <Body>).
 _HTML_MARKERS = (b"<!doctype html", b"<html")
 # The prolog: an XML declaration, whitespace, comments and processing instructions. The
@@ -84,13 +83,6 @@ def hardened_xml_parser() -> etree.XMLParser:
 
 
 # --------------------------------------------------------------------------- XML
-
-
-def xml_to_tree(element: Any) -> Any:
-    """An lxml element -> the normalised tree (dict, list for repeated tags, str leaves)."""
-    if not len(element):
-        return element.text or ""
-    return _children_to_dict(element)
 
 
 def _children_to_dict(element: Any) -> dict[str, Any]:
@@ -330,7 +322,7 @@ def looks_like_html(data: bytes, content_type: str | None = None) -> bool:
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """Blank out signatures and the given secrets (the API key) from text quoted in errors."""
-    text = _SIGNATURE.sub(r"\1[redacted]", text)
+    text = SIGNATURE_IN_TEXT.sub(r"\1[redacted]", text)
     for secret in secrets:
         if secret:
             text = text.replace(secret, "[redacted]")

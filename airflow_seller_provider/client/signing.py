@@ -11,7 +11,18 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from urllib.parse import quote
 
-API_VERSION = "1.0"
+from airflow_seller_provider.client.protocol import API_VERSION, parse_iso
+
+__all__ = [
+    "API_VERSION",
+    "canonical_query",
+    "parse_timestamp",
+    "percent_encode",
+    "sign",
+    "sign_query",
+    "signatures_match",
+    "utc_timestamp",
+]
 
 
 def percent_encode(value: str) -> str:
@@ -51,10 +62,7 @@ def utc_timestamp(now: datetime | None = None) -> str:
 
 def parse_timestamp(value: str) -> datetime:
     """Parse a request ``Timestamp``; it must carry an explicit offset (ValueError if not)."""
-    text = value.strip()
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    moment = datetime.fromisoformat(text)
+    moment = parse_iso(value.strip())
     if moment.tzinfo is None:
         raise ValueError(f"timestamp {value!r} has no UTC offset")
     return moment

@@ -7,9 +7,22 @@ from __future__ import annotations
 
 from typing import Any
 
-INT32_MAX = 2**31 - 1
-MAX_REASON_CHARS = 255
-MAX_REASON_DETAIL_CHARS = 1000
+from airflow_seller_provider.client.protocol import (
+    INT32_MAX,
+    MAX_REASON_CHARS,
+    MAX_REASON_DETAIL_CHARS,
+    SHORTAGE,
+)
+
+__all__ = [
+    "INT32_MAX",
+    "MAX_REASON_CHARS",
+    "MAX_REASON_DETAIL_CHARS",
+    "validate_order_id",
+    "validate_order_item_id",
+    "validate_reason",
+    "validate_reason_detail",
+]
 
 
 def _show(value: Any) -> str:
@@ -48,13 +61,13 @@ def validate_reason(reason: Any) -> str:
     """A cancel Reason: a non-blank string of at most 255 characters, returned stripped."""
     if not isinstance(reason, str):
         raise TypeError(
-            f"reason {_show(reason)} must be a string such as 'SHORTAGE' "
+            f"reason {_show(reason)} must be a string such as '{SHORTAGE}' "
             "or a canceled-type Name listed by GetFailureReasons"
         )
     text = reason.strip()
     if not text:
         raise ValueError(
-            "reason is empty; use 'SHORTAGE' or a canceled-type Name listed by GetFailureReasons"
+            f"reason is empty; use '{SHORTAGE}' or a canceled-type Name listed by GetFailureReasons"
         )
     if len(text) > MAX_REASON_CHARS:
         raise ValueError(
