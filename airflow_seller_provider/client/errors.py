@@ -72,11 +72,12 @@ class SellerCenterError(Exception):
     def __str__(self) -> str:
         where = f"{self.action}: " if self.action else ""
         # "HTTP_502" is not repeated in front of a message that says "HTTP 502" already.
-        shown = self.code and not self.message.startswith(self.code)
-        if shown and self.code.startswith("HTTP_"):
-            shown = f"HTTP {self.code[5:]}" not in self.message
-        code = f"{self.code} " if shown else ""
-        advice = ADVICE.get(self.code or "", "")
+        code_text = self.code or ""
+        shown = bool(code_text) and not self.message.startswith(code_text)
+        if shown and code_text.startswith("HTTP_"):
+            shown = f"HTTP {code_text[5:]}" not in self.message
+        code = f"{code_text} " if shown else ""
+        advice = ADVICE.get(code_text, "")
         text = f"{where}{code}{self.message}"
         return f"{text}. {advice}" if advice and advice not in text else text
 
@@ -106,7 +107,9 @@ class SellerCenterError(Exception):
         )
 
 
-def _rebuild(cls: type[SellerCenterError], message: str, kwargs: dict) -> SellerCenterError:
+def _rebuild(
+    cls: type[SellerCenterError], message: str, kwargs: dict[str, Any]
+) -> SellerCenterError:
     return cls(message, **kwargs)
 
 

@@ -104,7 +104,7 @@ def _int_of(text: str, default: int = 0) -> int:
             return default
 
 
-def as_list(value: Any) -> list:
+def as_list(value: Any) -> list[Any]:
     """The API's list quirk: absent or ``""`` is empty, one child is an object, more a list."""
     if value is None or value == "":
         return []
@@ -113,7 +113,7 @@ def as_list(value: Any) -> list:
     return [value]
 
 
-def children(node: Any, container: str, child: str) -> list:
+def children(node: Any, container: str, child: str) -> list[Any]:
     """``node[container][child]`` as a list, whatever shape the quirks gave it."""
     box = node.get(container) if isinstance(node, dict) else None
     if not isinstance(box, dict):

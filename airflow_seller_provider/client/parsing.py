@@ -16,7 +16,7 @@ import json
 import re
 import threading
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from lxml import etree
 
@@ -116,7 +116,12 @@ def parse_xml(data: bytes) -> tuple[str, dict[str, Any]] | None:
         raise _dtd_refused()
     root = etree.fromstring(data, hardened_xml_parser())
     docinfo = root.getroottree().docinfo
-    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+    # lxml's DocInfo has ``doctype``; lxml-stubs' does not declare it.
+    if (
+        cast(Any, docinfo).doctype
+        or docinfo.internalDTD is not None
+        or docinfo.externalDTD is not None
+    ):
         raise _dtd_refused()
     tag = root.tag
     if tag not in ENVELOPES:
@@ -162,19 +167,27 @@ def parse_json(data: bytes) -> tuple[str, dict[str, Any]] | None:
 
 def _stringify(container: dict[str, Any] | list[Any]) -> None:
     # Replacing a value (not adding a key) while iterating a dict is allowed.
-    pairs = container.items() if type(container) is dict else enumerate(container)
-    for key, value in pairs:
-        kind = type(value)
-        if kind is str:
-            continue
-        if kind is dict or kind is list:
-            _stringify(value)
-        elif value is None:
-            container[key] = ""
-        elif kind is bool:
-            container[key] = "true" if value else "false"
-        else:
-            container[key] = str(value)
+    if isinstance(container, dict):
+        for key, value in container.items():
+            if type(value) is not str:
+                container[key] = _stringified(value)
+    else:
+        for index, value in enumerate(container):
+            if type(value) is not str:
+                container[index] = _stringified(value)
+
+
+def _stringified(value: Any) -> Any:
+    """A JSON value that is not a string: containers stringified in place, the rest text."""
+    kind = type(value)
+    if kind is dict or kind is list:
+        _stringify(value)
+        return value
+    if value is None:
+        return ""
+    if kind is bool:
+        return "true" if value else "false"
+    return str(value)
 
 
 # ---------------------------------------------------------------- the envelope

@@ -292,7 +292,7 @@ class Transport:
         so that threads told the same moment do not all return at once)."""
         if retry_after is not None:
             return retry_after + self.rng() * self.backoff_base
-        ceiling = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
+        ceiling = min(self.backoff_max, self.backoff_base * float(2 ** (attempt - 1)))
         return self.rng() * ceiling
 
     def _clock_skew(self, error: SellerCenterError, sent: str) -> ClockSkewError:
