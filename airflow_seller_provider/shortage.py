@@ -25,7 +25,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from airflow_seller_provider.client.models import Shipper, business_unit_of, combined_shipper
+from airflow_seller_provider.client.protocol import (
+    Shipper,
+    business_unit_of,
+    combined_shipper,
+    seller_may_cancel,
+)
 
 PENDING = "pending"
 ON_HAND = "on_hand"
@@ -66,8 +71,13 @@ class ScannedItem:
 
     @property
     def competes_for_stock(self) -> bool:
-        """Pending, shipped by the seller, in a known business unit: the rule may cancel it."""
-        return self.is_pending and self.shipped_by == "seller" and self.business_unit is not None
+        """The API would let the seller cancel it, and the rule knows enough to: a known
+        shipper (the seller) and a business unit."""
+        return (
+            seller_may_cancel(self.status, self.shipped_by)
+            and self.shipped_by == "seller"
+            and self.business_unit is not None
+        )
 
     @property
     def package_key(self) -> tuple[int, str]:

@@ -25,6 +25,7 @@ from decimal import Decimal
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
+from airflow_seller_provider.client.protocol import blank
 from airflow_seller_provider.compat import AirflowException, BaseHook, ObjectStoragePath
 
 __all__ = [
@@ -469,10 +470,6 @@ def read_callable_stock(path: str, skus: Sequence[str]) -> dict[StockKey, int]:
 # ----------------------------------------------------------------------------- dispatch
 
 
-def _blank(value: str | None) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
-
-
 def classify_stock_source(
     spec: str | None, *, stock_conn_id: str | None, stock_sql: str | None
 ) -> StockSourceKind:
@@ -492,7 +489,7 @@ def classify_stock_source(
         missing = [
             name
             for name, value in (("stock_conn_id", stock_conn_id), ("stock_sql", stock_sql))
-            if _blank(value)
+            if blank(value)
         ]
         if missing:
             raise _fail(
@@ -515,7 +512,7 @@ def classify_stock_source(
     extra = [
         name
         for name, value in (("stock_conn_id", stock_conn_id), ("stock_sql", stock_sql))
-        if not _blank(value)
+        if not blank(value)
     ]
     if extra:
         raise _fail(

@@ -23,6 +23,7 @@ from airflow_seller_provider.client.protocol import (
     business_unit_of,
     combined_shipper,
     parse_iso,
+    seller_may_cancel,
     who_ships,
 )
 
@@ -149,6 +150,11 @@ class OrderItem:
     def is_fulfillment(self) -> bool:
         """Shipped by the marketplace (Fulfillment by Falabella): not the seller's stock."""
         return self.shipped_by == "marketplace"
+
+    @property
+    def seller_may_cancel(self) -> bool:
+        """Whether SetStatusToCanceled would accept it now (pending, not Fulfillment)."""
+        return seller_may_cancel(self.status, self.shipped_by)
 
     @property
     def shipped_by(self) -> Shipper:

@@ -18,6 +18,7 @@ __all__ = [
     "BUSINESS_UNITS",
     "FORMATS",
     "FULFILLMENT",
+    "seller_may_cancel",
     "GET_ORDERS_VERSIONS",
     "INT32_MAX",
     "MAX_ORDERS_PER_CALL",
@@ -156,6 +157,12 @@ def combined_shipper(item_type: str, order_type: str) -> Shipper:
         return who_ships(item_key)
     item_says, order_says = who_ships(item_key), who_ships(order_key)
     return item_says if item_says == order_says else "unknown"
+
+
+def seller_may_cancel(status: str, shipper: Shipper) -> bool:
+    """SetStatusToCanceled's rule: only a ``pending`` item, and never one the marketplace
+    ships (E028). The shortage rule asks more (a known shipper, a business unit)."""
+    return status.strip().lower() == "pending" and shipper != "marketplace"
 
 
 def business_unit_of(operator_code: str) -> str | None:

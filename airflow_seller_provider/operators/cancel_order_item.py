@@ -265,7 +265,7 @@ class CancelOrderItemOperator(BaseOperator):
             if self.check_only:
                 item = locator.find(target, fresh=False)
                 outcome = lookup_outcome(item, target, lost_answer=False)
-                if item is not None and item.status == "pending" and not item.is_fulfillment:
+                if item is not None and item.seller_may_cancel:
                     return Outcome(target.order_item_id, "would_cancel")
                 return outcome
             known = before.get(target.order_item_id)
