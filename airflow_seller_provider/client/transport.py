@@ -49,6 +49,7 @@ __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
     "Attempt",
     "POOL_MAXSIZE",
+    "Pacer",
     "RateLimiter",
     "Transport",
     "build_user_agent",
@@ -98,7 +99,7 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
-class RateLimiter:
+class Pacer:
     """Evenly paced requests-per-second budget, shared by every thread using one client.
 
     Each caller reserves the next free slot under a lock and waits outside it, so N calls
@@ -120,6 +121,10 @@ class RateLimiter:
             slot = max(now, self._next)
             self._next = slot + self.interval
         return slot - now
+
+
+RateLimiter = Pacer
+"""The former name (the sandbox's token bucket is also a RateLimiter; this one paces)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +209,7 @@ class Transport:
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.max_response_bytes = max_response_bytes
-        self.limiter = RateLimiter(rate_limit) if rate_limit else None
+        self.limiter = Pacer(rate_limit) if rate_limit else None
         self.sleep = sleep
         self.clock = clock
         self.utc_now = utc_now or (lambda: datetime.now(UTC))

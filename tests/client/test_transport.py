@@ -27,7 +27,7 @@ from airflow_seller_provider.client.errors import (
 )
 from airflow_seller_provider.client.transport import (
     POOL_MAXSIZE,
-    RateLimiter,
+    Pacer,
     build_user_agent,
     parse_retry_after,
 )
@@ -487,7 +487,7 @@ def test_a_caller_session_is_used_and_left_open(rsps, make_client) -> None:
 
 
 def test_rate_limiter_spaces_slots_evenly() -> None:
-    limiter = RateLimiter(4.0)
+    limiter = Pacer(4.0)
     assert [limiter.reserve(100.0) for _ in range(4)] == [0.0, 0.25, 0.5, 0.75]
     # later callers queue behind the reserved slots; an idle spell banks no burst
     assert limiter.reserve(100.5) == pytest.approx(0.5)
@@ -496,7 +496,7 @@ def test_rate_limiter_spaces_slots_evenly() -> None:
 
 
 def test_rate_limiter_is_shared_by_threads() -> None:
-    limiter = RateLimiter(10.0)
+    limiter = Pacer(10.0)
     waits: list[float] = []
     barrier = threading.Barrier(8)
 
