@@ -1,10 +1,8 @@
-"""The example DAG's find step: pending orders -> their items -> stock -> short items.
+"""The example DAG's find step: scan (``order_scan``), stock, rule, and what it hands on.
 
-It keeps only what the rule needs (ids, SKU, dates) so that memory grows with the number of
-pending items, not with the size of the API's answers, and makes the fewest calls the API
-allows: one GetOrders page per ``page_size`` orders, one GetMultipleOrderItems call per
-``order_batch_size`` orders, one GetProducts call per ``sku_batch_size`` SKUs (when the stock
-comes from Seller Center; other sources are read once).
+``find_short`` runs the pipelined scan, takes Seller Center's figures from it or reads
+another source once, and applies ``shortage.decide_shortages``; ``found_payload`` is the
+XCom it writes; ``plan_batches`` and ``check_brake`` are the plan step's.
 """
 
 from __future__ import annotations
@@ -60,25 +58,6 @@ class ScanResult:
         return None
 
 
-def scan_pending_items(
-    client: SellerCenterClient,
-    *,
-    lookback_days: int,
-    now: datetime | None = None,
-    max_concurrency: int = 8,
-) -> tuple[list[ScannedItem], int]:
-    """Every item of the pending orders created in the last ``lookback_days`` days, with
-    its order's date, business unit and shipping type (see ``order_scan``)."""
-    start = now or datetime.now(UTC)
-    outcome = PendingOrderScan(
-        client,
-        since=start - timedelta(days=lookback_days),
-        until=start,
-        max_concurrency=max_concurrency,
-    ).run()
-    return outcome.items, outcome.orders_seen
-
-
 def seller_center_stock(client: SellerCenterClient) -> Callable[[list[str]], dict[StockKey, int]]:
     """Seller Center's sellable stock per (business unit, SKU) for a list of SKUs."""
 
@@ -95,37 +74,24 @@ def _counts(kind: str, stock_counts: str | None) -> str:
     return counts
 
 
-def read_stock_figures(
-    client: SellerCenterClient,
+def _read_source(
+    kind: str,
     skus: Sequence[str],
+    counts: str,
     *,
-    stock_source: str | None = None,
-    stock_conn_id: str | None = None,
-    stock_sql: str | None = None,
-    stock_counts: str | None = None,
+    stock_source: str | None,
+    stock_conn_id: str | None,
+    stock_sql: str | None,
 ) -> StockFigures:
-    """Ask the configured source for ``skus``; Seller Center's figures are ``sellable``,
-    every other source's ``on_hand`` unless ``stock_counts`` says otherwise."""
-    from airflow_seller_provider.stock_sources import classify_stock_source, read_stock_source
+    """A source other than Seller Center (whose figures the scan reads as it goes), once."""
+    from airflow_seller_provider.stock_sources import read_stock_source
 
-    kind = classify_stock_source(stock_source, stock_conn_id=stock_conn_id, stock_sql=stock_sql)
-    counts = _counts(kind, stock_counts)
-    wanted = sorted(set(skus))
-    units: dict[StockKey, int]
-    if kind == SELLER_CENTER:
-        units = seller_center_stock(client)(wanted) if wanted else {}
-        name = SELLER_CENTER_NAME
-    else:
-        units = read_stock_source(
-            stock_source, skus=wanted, stock_conn_id=stock_conn_id, stock_sql=stock_sql
-        )
-        name = "sql " + str(stock_conn_id) if kind == "sql" else str(stock_source)
+    units = read_stock_source(
+        stock_source, skus=skus, stock_conn_id=stock_conn_id, stock_sql=stock_sql
+    )
+    name = f"sql {stock_conn_id}" if kind == "sql" else str(stock_source)
     log.info(
-        "Stock of %d SKU(s) from %s: %d figure(s), counting %s",
-        len(wanted),
-        name,
-        len(units),
-        counts,
+        "Stock of %d SKU(s) from %s: %d figure(s), counting %s", len(skus), name, len(units), counts
     )
     return StockFigures(units, counts, name)
 
@@ -167,14 +133,13 @@ def find_short(
     if kind == SELLER_CENTER:
         stock = StockFigures(scan.stock, counts, SELLER_CENTER_NAME)
     else:
-        skus = sorted({i.sku for i in scan.items if competing_sku(i)})
-        stock = read_stock_figures(
-            client,
-            skus,
+        stock = _read_source(
+            kind,
+            sorted({i.sku for i in scan.items if competing_sku(i)}),
+            counts,
             stock_source=stock_source,
             stock_conn_id=stock_conn_id,
             stock_sql=stock_sql,
-            stock_counts=counts,
         )
     decision = decide_shortages(scan.items, stock, cancel_scope=cancel_scope)
     return ScanResult(
