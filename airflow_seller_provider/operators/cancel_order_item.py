@@ -97,7 +97,7 @@ class CancelOrderItemOperator(BaseOperator):
         self.reason = reason
         self.reason_detail = reason_detail
         self.seller_center_conn_id = seller_center_conn_id
-        # Not ``self.check_only``: that is BaseOperator's method (``airflow tasks test
+        # Not ``self.dry_run``: that is BaseOperator's method (``airflow tasks test
         # --dry-run`` calls it), which an attribute of that name would hide.
         self.check_only = bool(dry_run)
         self.max_concurrency = max_concurrency
