@@ -36,3 +36,10 @@ __all__ = [
     "redact",
     "task",
 ]
+
+# Metrics (``airflow_seller_provider.metrics``): Airflow's own ``Stats``, so that the
+# provider's metrics go wherever the deployment sends Airflow's (StatsD, OpenTelemetry,
+# Datadog), and ``conf`` for ``[metrics] legacy_names_on``.
+from airflow.providers.common.compat.sdk import Stats, conf  # noqa: E402
+
+__all__ += ["Stats", "conf"]

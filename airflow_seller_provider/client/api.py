@@ -53,6 +53,7 @@ from airflow_seller_provider.client.protocol import (
 from airflow_seller_provider.client.protocol import blank as _blank
 from airflow_seller_provider.client.transport import (
     DEFAULT_MAX_RESPONSE_BYTES,
+    CallObserver,
     Transport,
     build_user_agent,
 )
@@ -103,7 +104,9 @@ class SellerCenterClient:
 
     Thread-safe: threads may share one client (one keep-alive session, one rate budget).
     ``max_retries`` is the most attempts a call makes, the first included. ``rate_limit`` is
-    requests per second for all threads together (None: no client-side limit).
+    requests per second for all threads together (None: no client-side limit). ``observer``
+    (optional) is called with a ``CallRecord`` after every attempt (action, outcome, latency,
+    retried, throttled, final): metrics hang on it; one that raises is logged and ignored.
     """
 
     def __init__(
@@ -127,6 +130,7 @@ class SellerCenterClient:
         order_batch_size: int = MAX_ORDERS_PER_CALL,
         sku_batch_size: int = 100,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        observer: CallObserver | None = None,
     ) -> None:
         self.base_url = _base_url(base_url)
         self.user_id = _required_text(user_id, "user_id", "the API user's e-mail (UserID)")
@@ -156,6 +160,10 @@ class SellerCenterClient:
         self.order_batch_size = _positive_int(order_batch_size, "order_batch_size")
         self.sku_batch_size = _positive_int(sku_batch_size, "sku_batch_size")
         self.max_response_bytes = _positive_int(max_response_bytes, "max_response_bytes")
+        if observer is not None and not callable(observer):
+            raise TypeError(
+                f"observer must be a callable taking a CallRecord, not {type(observer).__name__}"
+            )
         if session is not None and not isinstance(session, requests.Session):
             raise TypeError(f"session must be a requests.Session, not {type(session).__name__}")
         user_agent, five_part = build_user_agent(
@@ -198,6 +206,7 @@ class SellerCenterClient:
             rate_limit=self.rate_limit,
             max_response_bytes=self.max_response_bytes,
             session=session,
+            observer=observer,
         )
 
     def __repr__(self) -> str:

@@ -8,6 +8,11 @@ through ``Transport.sleep`` and ``Transport.clock``, which tests replace.
 Neither the API key nor a Signature ever reaches a log line or an exception: errors quote
 requests' exceptions with their query string removed, and a filter redacts signatures from
 urllib3's own debug lines (which print the request line).
+
+An ``observer`` (any callable) is told of every attempt with a ``CallRecord``: the action,
+how the attempt ended, its latency, and whether it is retried or ends the call. The records
+hold no parameter, URL, key or signature. An observer that raises is logged and ignored: it
+never fails a call (the Airflow hook's observer turns records into metrics).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from airflow_seller_provider.client.errors import (
     ClockSkewError,
     ResponseError,
     SellerCenterError,
+    ThrottlingError,
     error_of_kind,
     kind_names,
 )
@@ -48,11 +54,14 @@ from airflow_seller_provider.client.signing import (
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
     "Attempt",
+    "CallObserver",
+    "CallRecord",
     "POOL_MAXSIZE",
     "Pacer",
     "RateLimiter",
     "Transport",
     "build_user_agent",
+    "call_outcome",
     "parse_retry_after",
 ]
 
@@ -141,6 +150,51 @@ class Attempt:
     response: Response | None = None
     error: SellerCenterError | None = None
     may_have_applied: bool = False
+    latency: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """What an observer learns of one attempt of a call (nothing secret: no parameter, URL,
+    key or signature).
+
+    - ``action``: the call (``GetOrders``); ``attempt``: 1 for the first request;
+    - ``outcome``: ``"ok"``, the error code (``"E028"``, ``"HTTP_503"``), or, for an error
+      without a code, its kind in snake case (``"transport_error"``, ``"response_error"``);
+    - ``code``: the error code (None when ``ok`` or uncoded);
+    - ``latency``: seconds this attempt's request took, from sending to the answer read
+      (the rate-limit wait before it is not counted);
+    - ``elapsed``: seconds since the call began (every attempt, rate-limit and backoff wait
+      included): on the ``final`` record, the call's duration;
+    - ``retry``: this attempt failed and the call tries again;
+    - ``throttled``: the API answered "over the rate limit" (E429, HTTP 429);
+    - ``final``: the call ends with this attempt (its outcome is the call's).
+    """
+
+    action: str
+    attempt: int
+    outcome: str
+    code: str | None
+    latency: float
+    elapsed: float
+    retry: bool
+    throttled: bool
+    final: bool
+
+
+CallObserver = Callable[[CallRecord], None]
+
+
+def call_outcome(error: SellerCenterError | None) -> str:
+    """A record's ``outcome``: ``ok``, the error's code, or its kind in snake case."""
+    if error is None:
+        return "ok"
+    if error.code:
+        return error.code
+    name = type(error).__name__
+    if name == "SellerCenterError":
+        return "error"
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 @dataclass(slots=True)
@@ -174,7 +228,8 @@ class Transport:
 
     Thread-safe: one instance (one ``requests.Session``, one pacer) serves many threads.
     ``sleep``, ``clock`` (monotonic seconds), ``utc_now`` (for Timestamps) and ``rng``
-    (jitter in [0, 1)) are plain attributes so tests can replace them.
+    (jitter in [0, 1)) are plain attributes so tests can replace them; so is ``observer``,
+    told of every attempt (``CallRecord``).
     """
 
     def __init__(
@@ -197,6 +252,7 @@ class Transport:
         clock: Callable[[], float] = time.monotonic,
         utc_now: Callable[[], datetime] | None = None,
         rng: Callable[[], float] = random.random,
+        observer: CallObserver | None = None,
     ) -> None:
         self.base_url = base_url
         self.user_id = user_id
@@ -214,6 +270,8 @@ class Transport:
         self.clock = clock
         self.utc_now = utc_now or (lambda: datetime.now(UTC))
         self.rng = rng
+        self.observer = observer
+        self._observer_failed = False
         self._owns_session = session is None
         if session is None:
             session = requests.Session()
@@ -259,6 +317,7 @@ class Transport:
             error = attempt.error
             if error is None:
                 assert attempt.response is not None
+                self._observe(action, attempt, start, retry=False)
                 return attempt.response
             lost = lost or attempt.may_have_applied
             step = retry_policy.retry_step(error.code, error.retryable, resigned=resigned)
@@ -268,6 +327,7 @@ class Transport:
                 delay = 0.0 if resign else self._delay(number, error.retry_after)
                 if self.clock() + delay <= deadline:
                     resigned = resigned or resign
+                    self._observe(action, attempt, start, retry=True)
                     log.warning(
                         "attempt %d of %d failed: %s; retrying in %.2f s",
                         number,
@@ -290,7 +350,34 @@ class Transport:
                 error = self._clock_skew(error, attempt.timestamp)
             error.attempts = number
             error.lost_answer = lost
+            self._observe(action, attempt, start, retry=False)
             raise error
+
+    def _observe(self, action: str, attempt: Attempt, start: float, *, retry: bool) -> None:
+        """Tell the observer how an attempt ended; an observer that fails is logged, never
+        raised (it must not fail the call)."""
+        observer = self.observer
+        if observer is None:
+            return
+        try:
+            error = attempt.error
+            record = CallRecord(
+                action=action,
+                attempt=attempt.number,
+                outcome=call_outcome(error),
+                code=error.code if error is not None else None,
+                latency=attempt.latency,
+                elapsed=max(0.0, self.clock() - start),
+                retry=retry,
+                throttled=isinstance(error, ThrottlingError),
+                final=not retry,
+            )
+            observer(record)
+        except Exception as exc:  # an observer never fails a call
+            # Said once per transport at WARNING (a broken observer fails on every attempt).
+            level = logging.DEBUG if self._observer_failed else logging.WARNING
+            self._observer_failed = True
+            log.log(level, "the call observer failed (ignored): %s: %s", type(exc).__name__, exc)
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         """Full-jitter exponential backoff; a Retry-After is honoured (plus a little jitter
@@ -349,7 +436,8 @@ class Transport:
                 and exchange.sent
                 and retry_policy.may_have_applied(kind_names(exc), exc.code, exchange.status)
             )
-            return Attempt(number, timestamp, error=exc, may_have_applied=applied)
+            latency = max(0.0, self.clock() - started)
+            return Attempt(number, timestamp, error=exc, may_have_applied=applied, latency=latency)
         finally:
             if log.isEnabledFor(logging.DEBUG):
                 status = exchange.status
@@ -361,7 +449,9 @@ class Transport:
                     self.clock() - started,
                     outcome,
                 )
-        return Attempt(number, timestamp, response=response)
+        return Attempt(
+            number, timestamp, response=response, latency=max(0.0, self.clock() - started)
+        )
 
     def _exchange(
         self,

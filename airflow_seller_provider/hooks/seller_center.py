@@ -50,6 +50,9 @@ class SellerCenterHook(BaseHook):
     :param seller_center_conn_id: the ``seller_center`` connection: host is the base URL,
         login the UserID, password the API key; extras ``seller_id``, ``business_unit``,
         ``integration``, ``format``, ``timeout``, ``max_retries`` and ``rate_limit``.
+
+    The client's calls are counted and timed through Airflow's ``Stats``, tagged with the
+    connection id (``seller_center.api.*``, see ``airflow_seller_provider.metrics``).
     """
 
     conn_name_attr = "seller_center_conn_id"
@@ -139,10 +142,12 @@ class SellerCenterHook(BaseHook):
     def client(self) -> SellerCenterClient:
         # Imported here so that parsing a DAG file does not load requests and lxml.
         from airflow_seller_provider.client.api import SellerCenterClient
+        from airflow_seller_provider.metrics import api_observer
 
         kwargs = self.client_kwargs()
         try:
-            return SellerCenterClient(**kwargs)
+            # Every attempt of every call becomes metrics through Airflow's Stats (metrics.py).
+            return SellerCenterClient(**kwargs, observer=api_observer(self.seller_center_conn_id))
         except (TypeError, ValueError) as exc:
             # "response_format 'YAML' must be..." -> "extra 'format' 'YAML' must be...".
             text = str(exc)

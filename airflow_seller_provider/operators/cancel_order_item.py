@@ -11,6 +11,7 @@ from airflow_seller_provider.client.errors import ADVICE, InvalidStateError, Sel
 from airflow_seller_provider.client.validation import validate_reason, validate_reason_detail
 from airflow_seller_provider.compat import AirflowException, AirflowFailException, BaseOperator
 from airflow_seller_provider.hooks.seller_center import SellerCenterHook
+from airflow_seller_provider.metrics import record_item_outcomes
 from airflow_seller_provider.operators.item_lookup import ItemLocator
 from airflow_seller_provider.operators.outcomes import (
     DEFERRED,
@@ -63,7 +64,9 @@ class CancelOrderItemOperator(BaseOperator):
     ``cancel_scope=package`` a package's first item is sent and its siblings are settled
     from that re-read; an item the API canceled that was not asked for is reported under
     ``collateral_canceled``, with a warning. The outcome (ids and counts) is returned to
-    XCom and pushed under the key ``outcome`` even when the task then fails.
+    XCom and pushed under the key ``outcome`` even when the task then fails. The counts
+    also go to Airflow's metrics, ``seller_center.cancel.items`` tagged with the connection
+    and the outcome.
     """
 
     template_fields: Sequence[str] = (
@@ -157,6 +160,8 @@ class CancelOrderItemOperator(BaseOperator):
             )
         result = outcome_payload(outcomes, dry_run=self.check_only, collateral=collateral)
         self._log_table(outcomes, result)
+        # Before a failure is raised: failed items are counted too (never raises itself).
+        record_item_outcomes(self.seller_center_conn_id, result["counts"])
         ti = context.get("ti")
         if ti is not None:
             ti.xcom_push(key="outcome", value=result)
