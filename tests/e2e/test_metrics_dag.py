@@ -1,0 +1,241 @@
+"""The provider's metrics from a real DAG run: `airflow dags test` with `[metrics] statsd_on`,
+Airflow's own StatsD client, and a UDP listener on 127.0.0.1 that the test owns.
+
+Every count is checked against what the sandbox saw, not against the provider's own figures:
+calls and retries per action and outcome against its request log, throttles against its
+E429s, canceled items against its cancellations, short items per unit against the shortage
+worked out from its data (``expected_short``). No assertion is about time.
+
+``statsd_influxdb_enabled`` makes Airflow's StatsD client send the tags too
+(``name,tag=value:1|c``), so both forms are checked: the tagged name and the legacy name.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import socket
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from airflow_seller_provider import metrics
+from airflow_seller_provider.sandbox.testing import run_sandbox
+
+from .helpers import expected_short, newly_canceled, run_dag, save_log
+
+pytestmark = pytest.mark.slow
+
+PREFIX = "airflow."
+CONN_ID = "seller_center_default"
+# The sandbox's verdict for a request -> the outcome the client reports for it.
+OUTCOME_OF_VERDICT = {"drop": "transport_error"}
+STOP = b"__stop__"
+
+
+@dataclass(frozen=True)
+class Sample:
+    name: str
+    tags: tuple[tuple[str, str], ...]
+    value: float
+    kind: str
+
+    def tag(self, key: str) -> str:
+        return dict(self.tags)[key]
+
+
+class StatsdListener:
+    """A UDP socket on 127.0.0.1 that keeps every datagram until ``stop()``.
+
+    Loopback UDP is delivered when it is sent, in order: once the DAG's process has exited,
+    everything it sent is queued before the stop datagram this test sends itself."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.datagrams: list[bytes] = []
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        while True:
+            data = self.sock.recv(65535)
+            if data == STOP:
+                return
+            self.datagrams.append(data)
+
+    def stop(self) -> list[Sample]:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as out:
+            out.sendto(STOP, ("127.0.0.1", self.port))
+        self._thread.join(timeout=60)
+        assert not self._thread.is_alive(), "the listener never saw its stop datagram"
+        self.sock.close()
+        return [parse(line) for data in self.datagrams for line in data.decode().splitlines()]
+
+
+LINE = re.compile(r"(?P<name>[^,:]+)(?P<tags>(?:,[^,=:]+=[^,:]*)*):(?P<value>[^|]+)\|(?P<kind>\w+)")
+
+
+def parse(line: str) -> Sample:
+    """``name[,k=v...]:value|type`` (StatsD with InfluxDB-style tags)."""
+    match = LINE.fullmatch(line.strip())
+    assert match, f"not a StatsD line: {line!r}"
+    tags = tuple(tuple(pair.split("=", 1)) for pair in match["tags"].split(",") if pair)  # type: ignore[misc]
+    return Sample(match["name"], tags, float(match["value"]), match["kind"])
+
+
+@pytest.fixture
+def statsd(monkeypatch) -> StatsdListener:
+    listener = StatsdListener()
+    for key, value in {
+        "STATSD_ON": "True",
+        "STATSD_HOST": "127.0.0.1",
+        "STATSD_PORT": str(listener.port),
+        "STATSD_PREFIX": "airflow",
+        "STATSD_INFLUXDB_ENABLED": "True",
+    }.items():
+        monkeypatch.setenv(f"AIRFLOW__METRICS__{key}", value)
+    yield listener
+    if listener._thread.is_alive():
+        listener.stop()
+
+
+def ours(samples: list[Sample]) -> list[Sample]:
+    found = [s for s in samples if s.name.startswith(PREFIX + "seller_center.")]
+    return [Sample(s.name[len(PREFIX) :], s.tags, s.value, s.kind) for s in found]
+
+
+def tagged(samples: list[Sample], name: str, *keys: str) -> Counter[tuple[str, ...]]:
+    """Totals of a tagged metric by the given tags (for a timer: how many samples)."""
+    total: Counter[tuple[str, ...]] = Counter()
+    for s in samples:
+        if s.name == name:
+            total[tuple(s.tag(k) for k in keys)] += 1 if s.kind == "ms" else int(s.value)
+    return total
+
+
+def check_legacy_names(samples: list[Sample]) -> None:
+    """Every tagged sample has its legacy twin (tag values in the name), and no more."""
+    expected: Counter[tuple[str, str]] = Counter()
+    for s in samples:
+        if s.name in metrics.METRICS:
+            tags = dict(s.tags)
+            assert set(tags) == set(metrics.METRICS[s.name].tags), s
+            expected[(metrics.legacy_name(s.name, tags), s.kind)] += 1
+    legacy = Counter((s.name, s.kind) for s in samples if s.name not in metrics.METRICS)
+    assert legacy == expected
+    assert all(not s.tags for s in samples if s.name not in metrics.METRICS)
+
+
+def dag_records_plan_metrics() -> bool:
+    """Whether the example DAG calls ``record_short_items``/``record_brake_trip`` (the find
+    and plan steps send them)."""
+    dags = Path(__file__).resolve().parents[2] / "dags"
+    text = "".join(p.read_text() for p in dags.glob("*.py"))
+    return "record_short_items" in text and "record_brake_trip" in text
+
+
+def test_a_dag_run_sends_its_calls_items_and_shortage(airflow_db, statsd):
+    # The sandbox throttles (10 requests/s, the connection does not pace itself) and
+    # fails some requests (E006, HTTP 503 gateway pages, dropped connections): every one is
+    # retried (max_retries 20), so the run succeeds and each failure is a retry.
+    with run_sandbox(
+        seed=3,
+        orders=150,
+        rate_limit=10,
+        fault_rate=0.08,
+        fault_kinds=("E006", "HTTP_503", "drop"),
+    ) as sandbox:
+        before = sandbox.state()
+        predicted = expected_short(before, sandbox.user_id)
+        assert predicted
+        code, log = run_dag(sandbox.airflow_conn_json({"max_retries": 20}))
+        samples = statsd.stop()
+        assert code == 0, save_log(log, "metrics-dag")
+        after = sandbox.state()
+        requests = sandbox.requests_log()
+        cancellations = sandbox.cancellation_counts()
+
+    raw = "\n".join(d.decode() for d in statsd.datagrams)
+    assert sandbox.api_key not in raw and "Signature" not in raw
+    # Airflow's own metrics came the same way: it is Airflow's StatsD client at work.
+    assert any(s.name == PREFIX + "ti.finish" for s in samples)
+    mine = ours(samples)
+    check_legacy_names(mine)
+    assert {s.tag("conn_id") for s in mine if s.tags} == {CONN_ID}
+
+    # API calls: each request the sandbox saw is either retried or ends its call.
+    seen = Counter(
+        (r["action"], OUTCOME_OF_VERDICT.get(r["verdict"], r["verdict"])) for r in requests
+    )
+    calls = tagged(mine, metrics.API_CALLS, "action", "outcome")
+    retries = tagged(mine, metrics.API_RETRIES, "action", "outcome")
+    assert calls + retries == seen
+    assert calls == Counter({key: n for key, n in seen.items() if key[1] == "ok"})
+    assert sum(retries.values()) > 0, "the sandbox's throttling must have caused retries"
+    throttled = Counter(r["action"] for r in requests if r["verdict"] == "E429")
+    assert tagged(mine, metrics.API_THROTTLES, "action") == Counter(
+        {(action,): n for action, n in throttled.items()}
+    )
+    assert sum(throttled.values()) > 0
+    # One duration per call, in milliseconds.
+    durations = [s for s in mine if s.name == metrics.API_DURATION]
+    assert {s.kind for s in durations} == {"ms"} and all(s.value >= 0 for s in durations)
+    per_action = Counter()
+    for (action, _), n in calls.items():
+        per_action[(action,)] += n
+    assert tagged(mine, metrics.API_DURATION, "action") == per_action
+
+    # Items: the sandbox's cancellations, each applied once, all counted as canceled.
+    canceled = newly_canceled(before, after)
+    assert canceled == predicted
+    assert {i: cancellations.get(i) for i in canceled} == dict.fromkeys(canceled, 1)
+    assert tagged(mine, metrics.CANCEL_ITEMS, "outcome") == Counter({("canceled",): len(canceled)})
+
+    if dag_records_plan_metrics():
+        unit_of = {
+            item["order_item_id"]: str(order.get("operator_code") or "").upper()
+            for order in before["orders"]
+            for item in order["items"]
+        }
+        by_unit = Counter((unit_of[i],) for i in predicted)
+        assert tagged(mine, metrics.SHORT_ITEMS, "business_unit") == by_unit
+        assert not tagged(mine, metrics.BRAKE_TRIPS, "limit")
+
+
+@pytest.mark.skipif(
+    not dag_records_plan_metrics(), reason="the example DAG does not send brake trips yet"
+)
+def test_a_brake_trip_is_counted(airflow_db, statsd):
+    with run_sandbox(seed=5, orders=120) as sandbox:
+        broken = copy.deepcopy(sandbox.state())
+        for product in broken["products"]:  # the declared quantities all drop to 0
+            product["quantity"] = dict.fromkeys(product["quantity"], 0)
+        sandbox.load_state(broken)
+        code, log = run_dag(sandbox.airflow_conn_json())
+        samples = statsd.stop()
+        assert code != 0 and "max_cancel_fraction" in log, save_log(log, "metrics-brake")
+        assert not any(sandbox.cancellation_counts().values())
+    mine = ours(samples)
+    check_legacy_names(mine)
+    # One trip: the plan step fails without a task retry on a tripped brake.
+    trips = tagged(mine, metrics.BRAKE_TRIPS, "conn_id", "limit")
+    assert trips == Counter({(CONN_ID, "max_cancel_fraction"): 1})
+    assert not tagged(mine, metrics.CANCEL_ITEMS, "outcome")
+    assert sum(tagged(mine, metrics.SHORT_ITEMS, "business_unit").values()) > 0
+
+
+def test_the_parser_reads_what_airflow_sends():
+    assert parse("airflow.seller_center.api.calls,conn_id=c,action=GetOrders,outcome=ok:1|c") == (
+        Sample(
+            "airflow.seller_center.api.calls",
+            (("conn_id", "c"), ("action", "GetOrders"), ("outcome", "ok")),
+            1.0,
+            "c",
+        )
+    )
+    assert parse("airflow.seller_center.api.duration.c.GetOrders:12.5|ms").kind == "ms"
