@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from airflow_seller_provider.compat import Stats, conf
+from airflow_seller_provider.compat import AIRFLOW_V_3_0_PLUS, Stats, conf
 
 if TYPE_CHECKING:
     from airflow_seller_provider.client.transport import CallRecord
@@ -161,18 +161,23 @@ _F = TypeVar("_F", bound=Callable[..., None])
 _warned = False
 
 
+def _dropped(what: str, exc: Exception) -> None:
+    """A metric that could not be sent: said once at WARNING, then at DEBUG."""
+    global _warned
+    level = logging.DEBUG if _warned else logging.WARNING
+    _warned = True
+    log.log(level, "metric not sent (%s): %s: %s", what, type(exc).__name__, exc)
+
+
 def _never_raises(fn: _F) -> _F:
-    """A metric that cannot be sent is logged (once at WARNING) and dropped."""
+    """A metric that cannot be sent is logged and dropped: it never fails the caller."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> None:
-        global _warned
         try:
             fn(*args, **kwargs)
         except Exception as exc:
-            level = logging.DEBUG if _warned else logging.WARNING
-            _warned = True
-            log.log(level, "metric not sent (%s): %s: %s", fn.__name__, type(exc).__name__, exc)
+            _dropped(fn.__name__, exc)
 
     return wrapper  # type: ignore[return-value]
 
@@ -195,24 +200,39 @@ def legacy_name(name: str, tags: Mapping[str, str]) -> str:
 
 
 def _legacy_names_on() -> bool:
-    """``[metrics] legacy_names_on`` (Airflow 3.2+, default True); Airflow 2.11 has no such
-    option and always sends both names."""
-    return conf.getboolean("metrics", "legacy_names_on", fallback=True)
+    """Whether legacy names are sent too: ``[metrics] legacy_names_on`` (Airflow 3.2+,
+    default True). Airflow 2.11 has no such option and sends both, except to OpenTelemetry,
+    whose names it caps at 63 characters (its own long legacy names are exempted by a list;
+    ours are not), and which carries the tags anyway."""
+    try:
+        if not conf.getboolean("metrics", "legacy_names_on", fallback=True):
+            return False
+        if not AIRFLOW_V_3_0_PLUS:
+            otel = conf.getboolean("metrics", "otel_on", fallback=False)
+            statsd = conf.getboolean("metrics", "statsd_on", fallback=False) or conf.getboolean(
+                "metrics", "statsd_datadog_enabled", fallback=False
+            )
+            return statsd or not otel
+    except Exception:  # an unreadable option: Airflow's default
+        return True
+    return True
 
 
 def _send(name: str, tags: Mapping[str, Any], *, count: int = 1, seconds: float = 0.0) -> None:
     metric = METRICS[name]
     clean = {tag: _tag_value(tags[tag]) for tag in metric.tags}
-    names = [name]
+    # The tagged name carries the tags; the legacy name has their values in it already.
+    sends: list[tuple[str, dict[str, str] | None]] = [(name, clean)]
     if _legacy_names_on():
-        names.append(legacy_name(name, clean))
-    for i, stat in enumerate(names):
-        # The tagged name carries the tags; the legacy name has them in the name already.
-        stat_tags = clean if i == 0 else None
-        if metric.kind == "timer":
-            Stats.timing(stat, timedelta(seconds=max(0.0, seconds)), tags=stat_tags)
-        else:
-            Stats.incr(stat, count, tags=stat_tags)
+        sends.append((legacy_name(name, clean), None))
+    for stat, stat_tags in sends:
+        try:  # one name refused (too long for a backend...) does not stop the other
+            if metric.kind == "timer":
+                Stats.timing(stat, timedelta(seconds=max(0.0, seconds)), tags=stat_tags)
+            else:
+                Stats.incr(stat, count, tags=stat_tags)
+        except Exception as exc:
+            _dropped(stat, exc)
 
 
 def _outcome(value: str) -> str:

@@ -229,14 +229,74 @@ def test_a_metric_that_cannot_be_sent_never_raises(monkeypatch, caplog) -> None:
         metrics.record_short_items("c", {"FACL": 1})
         metrics.record_brake_trip("c", "max_cancellations")
         metrics.record_short_items("c", None)  # type: ignore[arg-type]  # a caller's bug too
-    said = [r for r in caplog.records if "metric not sent" in r.getMessage()]
-    assert len(said) == 5
-    assert [r.levelno for r in said].count(logging.WARNING) == 1
+    said = [r.getMessage() for r in caplog.records if "metric not sent" in r.getMessage()]
+    # Each name is tried (tagged and legacy), each failure is said; a caller's bug too.
+    for name in (
+        "seller_center.api.calls.c.GetOrders.ok",
+        metrics.API_DURATION,
+        "seller_center.cancel.items.c.canceled",
+        "seller_center.short_items.c.FACL",
+        "seller_center.brake_trips.c.max_cancellations",
+        "record_short_items",
+    ):
+        assert any(f"({name})" in m for m in said), name
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1  # once at WARNING, then at DEBUG
 
 
-def test_an_unreadable_config_never_raises(stats, monkeypatch) -> None:
+class LegacyRefusingStats(FakeStats):
+    """A backend that refuses long names (as Airflow 2.11's OpenTelemetry does past 63)."""
+
+    def incr(self, stat: str, count: int = 1, rate: float = 1, *, tags=None) -> None:
+        if tags is None:
+            raise ValueError(f"Invalid stat name: {stat}")
+        super().incr(stat, count, rate, tags=tags)
+
+    def timing(self, stat: str, dt: Any, *, tags=None) -> None:
+        if tags is None:
+            raise ValueError(f"Invalid stat name: {stat}")
+        super().timing(stat, dt, tags=tags)
+
+
+def test_a_refused_name_does_not_stop_the_others(monkeypatch) -> None:
+    fake = LegacyRefusingStats()
+    monkeypatch.setattr(metrics, "Stats", fake)
+    metrics.record_api_attempt("c", record(retry=True, throttled=True, final=True))
+    assert [stat for _, stat, _, _ in fake.sent] == [
+        metrics.API_THROTTLES,
+        metrics.API_RETRIES,
+        metrics.API_CALLS,
+        metrics.API_DURATION,
+    ]
+
+
+def test_an_unreadable_option_keeps_airflows_default(stats, monkeypatch) -> None:
     monkeypatch.setenv("AIRFLOW__METRICS__LEGACY_NAMES_ON", "perhaps")
-    metrics.record_brake_trip("c", "max_cancellations")  # no exception
+    metrics.record_brake_trip("c", "max_cancellations")
+    assert [stat for _, stat, _, _ in stats.sent] == [
+        metrics.BRAKE_TRIPS,
+        "seller_center.brake_trips.c.max_cancellations",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("statsd_on", "otel_on", "legacy"),
+    [("False", "True", False), ("True", "True", True), ("False", "False", True)],
+)
+def test_airflow_2_sends_no_legacy_names_to_opentelemetry(
+    stats, monkeypatch, statsd_on, otel_on, legacy
+) -> None:
+    monkeypatch.setattr(metrics, "AIRFLOW_V_3_0_PLUS", False)
+    monkeypatch.setenv("AIRFLOW__METRICS__STATSD_ON", statsd_on)
+    monkeypatch.setenv("AIRFLOW__METRICS__OTEL_ON", otel_on)
+    metrics.record_brake_trip("c", "max_cancellations")
+    names = [stat for _, stat, _, _ in stats.sent]
+    assert (
+        names
+        == [metrics.BRAKE_TRIPS, "seller_center.brake_trips.c.max_cancellations"][
+            : 2 if legacy else 1
+        ]
+    )
 
 
 # ---------------------------------------------------------- hook and operator
