@@ -84,7 +84,8 @@ def parse(line: str) -> Sample:
     """``name[,k=v...]:value|type`` (StatsD with InfluxDB-style tags)."""
     match = LINE.fullmatch(line.strip())
     assert match, f"not a StatsD line: {line!r}"
-    tags = tuple(tuple(pair.split("=", 1)) for pair in match["tags"].split(",") if pair)  # type: ignore[misc]
+    pairs = [pair.split("=", 1) for pair in match["tags"].split(",") if pair]
+    tags = tuple((key, value) for key, value in pairs)
     return Sample(match["name"], tags, float(match["value"]), match["kind"])
 
 
@@ -119,24 +120,26 @@ def tagged(samples: list[Sample], name: str, *keys: str) -> Counter[tuple[str, .
 
 
 def check_legacy_names(samples: list[Sample]) -> None:
-    """Every tagged sample has its legacy twin (tag values in the name), and no more."""
-    expected: Counter[tuple[str, str]] = Counter()
+    """Every tagged sample has its legacy twin (tag values in the name, same value), and no
+    more."""
+    expected: Counter[tuple[str, str, float]] = Counter()
     for s in samples:
         if s.name in metrics.METRICS:
             tags = dict(s.tags)
             assert set(tags) == set(metrics.METRICS[s.name].tags), s
-            expected[(metrics.legacy_name(s.name, tags), s.kind)] += 1
-    legacy = Counter((s.name, s.kind) for s in samples if s.name not in metrics.METRICS)
+            expected[(metrics.legacy_name(s.name, tags), s.kind, s.value)] += 1
+    legacy = Counter((s.name, s.kind, s.value) for s in samples if s.name not in metrics.METRICS)
     assert legacy == expected
     assert all(not s.tags for s in samples if s.name not in metrics.METRICS)
 
 
 def dag_records_plan_metrics() -> bool:
-    """Whether the example DAG calls ``record_short_items``/``record_brake_trip`` (the find
-    and plan steps send them)."""
-    dags = Path(__file__).resolve().parents[2] / "dags"
-    text = "".join(p.read_text() for p in dags.glob("*.py"))
-    return "record_short_items" in text and "record_brake_trip" in text
+    """Whether the example DAG's steps call ``record_short_items`` and ``record_brake_trip``
+    (in the DAG file or the package's step modules)."""
+    repo = Path(__file__).resolve().parents[2]
+    sources = [*repo.glob("dags/*.py"), *repo.glob("airflow_seller_provider/*.py")]
+    text = "".join(p.read_text() for p in sources if p.name != "metrics.py")
+    return "record_short_items(" in text and "record_brake_trip(" in text
 
 
 def test_a_dag_run_sends_its_calls_items_and_shortage(airflow_db, statsd):
