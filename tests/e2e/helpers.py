@@ -117,9 +117,13 @@ def run_dag(
     dag_id: str = DAG_ID,
     dags_folder: Path | None = None,
     timeout: float = 600,
+    connections: dict[str, str] | None = None,
 ) -> tuple[int, str]:
-    """``airflow dags test`` in a fresh process (a fresh DAG object every run)."""
+    """``airflow dags test`` in a fresh process (a fresh DAG object every run);
+    ``connections``: more connections, id -> JSON."""
     env = {**os.environ, "AIRFLOW_CONN_SELLER_CENTER_DEFAULT": conn_json}
+    for conn_id, value in (connections or {}).items():
+        env[f"AIRFLOW_CONN_{conn_id.upper()}"] = value
     if dags_folder is not None:
         env["AIRFLOW__CORE__DAGS_FOLDER"] = str(dags_folder)
     cmd = [AIRFLOW_BIN, "dags", "test", dag_id]
