@@ -158,7 +158,12 @@ class CancelOrderItemOperator(BaseOperator):
             outcomes, collateral = self._settle(
                 client, locator, targets, outcomes, before, reason, detail, scope
             )
-        result = outcome_payload(outcomes, dry_run=self.check_only, collateral=collateral)
+        result = outcome_payload(
+            outcomes,
+            dry_run=self.check_only,
+            collateral=collateral,
+            seller_center_conn_id=self.seller_center_conn_id,
+        )
         self._log_table(outcomes, result)
         # Before a failure is raised: failed items are counted too (never raises itself).
         record_item_outcomes(self.seller_center_conn_id, result["counts"])
