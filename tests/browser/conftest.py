@@ -259,7 +259,7 @@ def airflow_components(
             stop(proc)
 
 
-def task_log_tails(airflow: Airflow, files: int = 6, chars: int = 3000) -> str:
+def task_log_tails(airflow: Airflow, files: int = 5, chars: int = 2000) -> str:
     """The newest task logs under the Airflow home (what the tasks themselves said)."""
     logs = sorted(
         (airflow.home / "logs").glob("dag_id=*/**/*.log"), key=lambda p: p.stat().st_mtime

@@ -126,7 +126,7 @@ def seeded(shop: Sandbox, seed_state: dict[str, Any]) -> dict[str, Any]:
 # -- the scenarios -----------------------------------------------------------------------
 
 
-def test_approve_cancels_exactly_the_planned_items(page, stack, shop, seeded):
+def test_approve_cancels_exactly_the_planned_items(page, stack, shop, seeded, artifacts):
     planned = expected_short(seeded, USER_ID)
     assert len(planned) > MAX_CANCELLATIONS, "the seed must trip the brake"
     run_id = trigger(stack, "approve")
@@ -135,7 +135,7 @@ def test_approve_cancels_exactly_the_planned_items(page, stack, shop, seeded):
     log_in(page, stack)
     open_required_action(page, run_id)
     check_report(page, seeded, planned)
-    write_page_screenshot(page)
+    write_page_screenshot(page, artifacts)
 
     page.get_by_role("button", name="Approve").click()
     expect(page.get_by_text(re.compile(r"Response received at .* from"))).to_be_visible()
@@ -272,10 +272,16 @@ def check_report(page, state: dict[str, Any], planned: set[int]) -> None:
     assert sampled <= planned, describe_difference(sampled, planned)
 
 
-def write_page_screenshot(page) -> None:
-    """docs/approval-page.png: the approval page as the approver sees it."""
+def write_page_screenshot(page, artifacts: Path) -> None:
+    """docs/approval-page.png: the approval page as the approver sees it, down to a little
+    below the Approve button."""
+    bottom = page.get_by_role("button", name="Approve").bounding_box()
+    assert bottom is not None
+    height = max(600, int(bottom["y"] + bottom["height"] + 60))
+    png = page.screenshot(clip={"x": 0, "y": 0, "width": 1280, "height": height})
+    (artifacts / "approval-page.png").write_bytes(png)
     DOCS_SCREENSHOT.parent.mkdir(exist_ok=True)
-    page.screenshot(path=str(DOCS_SCREENSHOT), full_page=True)
+    DOCS_SCREENSHOT.write_bytes(png)
 
 
 # -- reading the page, the API, the sandbox ----------------------------------------------
