@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,18 +73,17 @@ def tail(path: Path, chars: int = 4000) -> str:
         return f"({path} unreadable)"
 
 
-def stop(proc: subprocess.Popen, timeout: float = 20) -> None:
-    """SIGTERM the process group this test started (by its id), then SIGKILL if it lingers."""
+def stop(*procs: subprocess.Popen, timeout: float = 20) -> None:
+    """SIGTERM the process groups this test started (by their ids, all at once), wait for
+    their leaders, then SIGKILL whatever is left in those groups."""
     for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            proc.wait(timeout=wait)
-            break
-        except subprocess.TimeoutExpired:
-            continue
+        for proc in procs:
+            with suppress(ProcessLookupError):  # the group is gone already
+                os.killpg(proc.pid, sig)
+        deadline = time.monotonic() + wait
+        for proc in procs:
+            with suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
 
 
 @dataclass
@@ -255,8 +254,7 @@ def airflow_components(
             time.sleep(1)
         yield
     finally:
-        for _, proc, _ in reversed(procs):
-            stop(proc)
+        stop(*(proc for _, proc, _ in procs))
 
 
 def task_log_tails(airflow: Airflow, files: int = 5, chars: int = 2000) -> str:

@@ -33,7 +33,13 @@ import pytest
 
 from airflow_seller_provider.sandbox.testing import Sandbox, run_sandbox
 
-from ..e2e.helpers import expected_short, items_by_id, newly_canceled
+from ..e2e.helpers import (
+    SELLER_SHIPS,
+    expected_short,
+    main_seller_id,
+    newly_canceled,
+    seller_center_figures,
+)
 from .conftest import Airflow, airflow_components, tail, task_log_tails
 
 RUN = os.environ.get("RUN_BROWSER_TESTS") == "1"
@@ -249,27 +255,86 @@ def open_required_action(page, run_id: str) -> None:
 
 
 def check_report(page, state: dict[str, Any], planned: set[int]) -> None:
-    """The Markdown report against the oracle: counts per business unit, the total and by how
-    much max_cancellations is exceeded, and that every sampled item is a planned one."""
-    units = unit_of_items(state)
-    by_unit = collections.Counter(units[i] for i in planned)
+    """The Markdown report against the oracle (the sandbox's data and the documented rule):
+    the short items per business unit, the SKUs with the most short items (pending, stock,
+    short), the total, the limit exceeded and by how much, and a sample of planned items."""
+    where = pair_of_items(state)
     panel = report_panel(page)
     tables = markdown_tables(panel)
-    unit_table = find_table(tables, r"business unit")
-    column = header_index(unit_table, r"cancel|short")
-    shown = {row[0].split()[0].upper(): int(row[column]) for row in unit_table[1:] if row[0]}
-    shown = {unit: n for unit, n in shown.items() if unit in UNITS}
+    text = panel.inner_text()
+
+    by_unit = collections.Counter(where[i][0] for i in planned)
+    unit_table = find_table(tables, r"^business unit$", first_column=True)
+    column = header_index(unit_table, r"short|cancel")
+    shown = {row[0].strip().upper(): int(row[column]) for row in unit_table[1:]}
     assert {u: n for u, n in shown.items() if n} == dict(by_unit), (shown, dict(by_unit))
 
-    text = panel.inner_text()
-    assert str(len(planned)) in text, f"the total {len(planned)} is not in the report:\n{text}"
-    assert "max_cancellations" in text, text
-    assert str(len(planned) - MAX_CANCELLATIONS) in text, (
-        f"by how much max_cancellations={MAX_CANCELLATIONS} is exceeded is not shown:\n{text}"
+    short_by_pair = collections.Counter(where[i] for i in planned)
+    figures = seller_center_figures(state, USER_ID)
+    queued = pending_by_pair(state)
+    sku_table = find_table(tables, r"^sku$", first_column=True)
+    head = sku_table[0]
+    col = {name: header_index(sku_table, rf"^{name}$") for name in ("pending", "stock", "short")}
+    unit_col = header_index(sku_table, r"business unit")
+    rows = sku_table[1:]
+    assert rows, f"no SKU rows in the report: {sku_table}"
+    for row in rows:
+        pair = (row[unit_col].strip().upper(), row[0].strip())
+        want = {
+            "pending": queued[pair],
+            "stock": figures[pair],
+            "short": short_by_pair[pair],
+        }
+        got = {name: int(row[index]) for name, index in col.items()}
+        assert got == want, f"{head}: {row} shows {got}, the sandbox says {want}"
+    # The SKUs with the most short items: no SKU left out has more than one shown.
+    shown_pairs = {(r[unit_col].strip().upper(), r[0].strip()) for r in rows}
+    left_out = max((n for p, n in short_by_pair.items() if p not in shown_pairs), default=0)
+    assert left_out <= min(int(r[col["short"]]) for r in rows), (left_out, rows)
+
+    assert re.search(rf"\b{len(planned)}\b[^.\n]*short", text), (
+        f"the total ({len(planned)} short items) is not in the report:\n{text}"
     )
-    sampled = {int(n) for n in re.findall(r"\b\d{5,}\b", text)} & set(items_by_id(state))
-    assert sampled, f"no sampled order item ids in the report:\n{text}"
-    assert sampled <= planned, describe_difference(sampled, planned)
+    over = len(planned) - MAX_CANCELLATIONS
+    assert re.search(
+        rf"max_cancellations\W{{0,3}}{MAX_CANCELLATIONS}\b[^;\n]*\bby {over}\b", text
+    ), (
+        f"the report does not say max_cancellations={MAX_CANCELLATIONS} is exceeded by {over}:\n"
+        f"{text}"
+    )
+    assert re.search(r"stock source", text, re.I), text
+    sample = re.findall(r"\b(\d{5,}) ?/ ?(\d{5,})\b", text)
+    assert sample, f"no sample of order / item ids in the report:\n{text}"
+    order_of = {i["order_item_id"]: o["order_id"] for o in state["orders"] for i in o["items"]}
+    for order_id, item_id in sample:
+        assert int(item_id) in planned, f"sampled item {item_id} is not a planned one"
+        assert order_of[int(item_id)] == int(order_id), (order_id, item_id)
+
+
+def pair_of_items(state: dict[str, Any]) -> dict[int, tuple[str, str]]:
+    """order_item_id -> (its order's business unit, its SKU)."""
+    return {
+        item["order_item_id"]: (str(order.get("operator_code") or "").upper(), item["sku"])
+        for order in state["orders"]
+        for item in order["items"]
+    }
+
+
+def pending_by_pair(state: dict[str, Any]) -> collections.Counter[tuple[str, str]]:
+    """The pending items the shortage rule weighs per (unit, SKU): the seller's own orders in
+    a known unit, shipped by the seller (the filter of ``expected_short``)."""
+    seller = main_seller_id(state, USER_ID)
+    counts: collections.Counter[tuple[str, str]] = collections.Counter()
+    for order in state["orders"]:
+        unit = str(order.get("operator_code") or "").upper()
+        if order["seller_id"] != seller or unit not in UNITS:
+            continue
+        if str(order.get("shipping_type", "")).lower() == "own warehouse":
+            continue
+        for item in order["items"]:
+            if item["status"] == "pending" and item["shipping_type"].lower() in SELLER_SHIPS:
+                counts[(unit, item["sku"])] += 1
+    return counts
 
 
 def write_page_screenshot(page, artifacts: Path) -> None:
@@ -278,7 +343,7 @@ def write_page_screenshot(page, artifacts: Path) -> None:
     bottom = page.get_by_role("button", name="Approve").bounding_box()
     assert bottom is not None
     height = max(600, int(bottom["y"] + bottom["height"] + 60))
-    png = page.screenshot(clip={"x": 0, "y": 0, "width": 1280, "height": height})
+    png = page.screenshot(full_page=True, clip={"x": 0, "y": 0, "width": 1280, "height": height})
     (artifacts / "approval-page.png").write_bytes(png)
     DOCS_SCREENSHOT.parent.mkdir(exist_ok=True)
     DOCS_SCREENSHOT.write_bytes(png)
@@ -295,16 +360,20 @@ def markdown_tables(panel) -> list[list[list[str]]]:
     )
 
 
-def find_table(tables: list[list[list[str]]], header: str) -> list[list[str]]:
+def find_table(
+    tables: list[list[list[str]]], header: str, *, first_column: bool = False
+) -> list[list[str]]:
+    """The table with a column named like ``header`` (its first column, if asked)."""
     for table in tables:
-        if table and any(re.search(header, cell, re.I) for cell in table[0]):
+        cells = table[0][:1] if first_column and table else (table[0] if table else [])
+        if any(re.search(header, cell.strip(), re.I) for cell in cells):
             return table
     raise AssertionError(f"no table with a {header!r} column in the report: {tables}")
 
 
 def header_index(table: list[list[str]], header: str) -> int:
     for index, cell in enumerate(table[0]):
-        if re.search(header, cell, re.I):
+        if re.search(header, cell.strip(), re.I):
             return index
     raise AssertionError(f"no {header!r} column in {table[0]}")
 
@@ -318,14 +387,6 @@ def report_panel(page):
         .filter(has=page.locator("table"))
         .last
     )
-
-
-def unit_of_items(state: dict[str, Any]) -> dict[int, str]:
-    return {
-        item["order_item_id"]: str(order.get("operator_code") or "").upper()
-        for order in state["orders"]
-        for item in order["items"]
-    }
 
 
 def describe_difference(got: set[int], want: set[int]) -> str:
