@@ -240,18 +240,37 @@ def wait_for_approval(airflow: Airflow, run_id: str) -> None:
 def open_required_action(page, run_id: str) -> None:
     """From the home page, by the UI's own links: Dags > the DAG > Runs > the run > its
     Required Actions (a review drawer) > the approval task's Required Action page."""
-    page.get_by_role("link", name="Dags", exact=True).click()
-    page.get_by_role("link", name=DAG_ID, exact=True).first.click()
-    page.get_by_role("link", name="Runs", exact=True).click()
-    page.get_by_role("link", name=run_id, exact=True).first.click()
-    expect(page.get_by_role("heading", name=run_id)).to_be_visible()
-    page.get_by_role("button", name=re.compile("Required Actions")).click()
+    dag = f"/dags/{DAG_ID}"
+    follow(page, link_to(page, "Dags", "/dags"), r"/dags(\?.*)?$")
+    follow(page, link_to(page, DAG_ID, dag), rf"{dag}$")
+    follow(page, link_to(page, "Runs", f"{dag}/runs"), rf"{dag}/runs(\?.*)?$")
+    follow(page, link_to(page, run_id, f"{dag}/runs/{run_id}"), rf"{dag}/runs/{run_id}$")
+    follow(page, page.get_by_role("button", name=re.compile("Required Actions")))
     drawer = page.get_by_role("dialog")
-    drawer.get_by_role("link", name=APPROVAL_TASK, exact=True).click()
-    expect(page).to_have_url(re.compile(f"/runs/{re.escape(run_id)}/tasks/{APPROVAL_TASK}/"))
+    expect(drawer.get_by_text(re.compile(r"Pending required actions \(1\)"))).to_be_visible()
+    follow(
+        page,
+        drawer.get_by_role("link", name=APPROVAL_TASK, exact=True),
+        rf"{dag}/runs/{run_id}/tasks/{APPROVAL_TASK}/required_actions",
+    )
     expect(page.get_by_role("link", name=re.compile(r"Required Action \(1\)"))).to_be_visible()
     expect(page.get_by_role("button", name="Approve")).to_be_enabled()
     expect(page.get_by_role("button", name="Reject")).to_be_enabled()
+
+
+def link_to(page, name: str, href: str):
+    """The link called ``name`` that leads to ``href``. The name alone is not enough: while
+    the next page loads, the previous one stays on screen, and the home page's Asset Events
+    card has a link called like the DAG, to the task that emitted the event."""
+    return page.get_by_role("link", name=name, exact=True).and_(page.locator(f'[href="{href}"]'))
+
+
+def follow(page, target, url: str | None = None) -> None:
+    """Click a link or button, then wait for where it leads, if given."""
+    expect(target).to_have_count(1)
+    target.click()
+    if url is not None:
+        expect(page).to_have_url(re.compile(url))
 
 
 def check_report(page, state: dict[str, Any], planned: set[int]) -> None:
