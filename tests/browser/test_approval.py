@@ -53,13 +53,12 @@ if RUN:  # installed by `make test-browser` only
     from .steps import log_in
 
 REPO = Path(__file__).resolve().parents[2]
-DAG_FILE = Path(
-    os.environ.get("APPROVAL_TEST_DAG_FILE", REPO / "dags" / "cancel_short_stock_items.py")
-)
+DAG_FILE = REPO / "dags" / "cancel_short_stock_items.py"
 DOCS_SCREENSHOT = REPO / "docs" / "approval-page.png"
 DAG_ID = "cancel_short_stock_items"
 APPROVAL_TASK = "approve_cancellations"
 CANCEL_TASK = "cancel_approved_items"
+UNATTENDED_CANCEL_TASK = "cancel_short_items"  # runs within the limits (skipped here)
 SUMMARY_TASK = "summarize"
 POOL = "seller_center"  # the DAG's Seller Center tasks run in it: it must exist
 USER_ID = "approval-test@example.com"
@@ -152,7 +151,9 @@ def test_approve_cancels_exactly_the_planned_items(page, stack, shop, seeded, ar
     assert all(n == 1 for n in counts.values()), {i: n for i, n in counts.items() if n != 1}
     assert newly_canceled(seeded, shop.state()) == planned
     assert run["state"] == "success", run_failure(stack, run_id)
-    assert task_states(stack, run_id)[APPROVAL_TASK] == ["success"]
+    states = task_states(stack, run_id)
+    assert states[APPROVAL_TASK] == ["success"], states
+    assert states[CANCEL_TASK] and set(states[CANCEL_TASK]) == {"success"}, states
     summary = run_summary(stack, run_id)
     assert summary["approval"]["decision"] == "approved", summary
     assert summary["canceled"] == len(planned), summary
@@ -174,6 +175,7 @@ def test_reject_cancels_nothing(page, stack, shop, seeded):
     assert shop.cancellation_counts() == {}
     assert newly_canceled(seeded, shop.state()) == set()
     assert not cancel_calls(shop)
+    assert no_cancel_task_ran(stack, run_id)
     summary = run_summary(stack, run_id)
     assert summary["approval"]["decision"] == "rejected", summary
     assert summary["canceled"] == 0, summary
@@ -194,6 +196,7 @@ def test_no_answer_times_out_and_cancels_nothing(page, stack, shop, seeded):
     assert shop.cancellation_counts() == {}
     assert newly_canceled(seeded, shop.state()) == set()
     assert not cancel_calls(shop)
+    assert no_cancel_task_ran(stack, run_id)
     summary = run_summary(stack, run_id)
     assert summary["approval"]["decision"] == "timed_out", summary
     assert summary["canceled"] == 0, summary
@@ -414,6 +417,15 @@ def describe_difference(got: set[int], want: set[int]) -> str:
 
 def cancel_calls(shop: Sandbox) -> list[dict[str, Any]]:
     return [c for c in shop.requests_log() if "Cancel" in str(c.get("action"))]
+
+
+def no_cancel_task_ran(airflow: Airflow, run_id: str) -> bool:
+    """No cancel task of the run ran: neither the approved one nor the unattended one."""
+    states = task_states(airflow, run_id)
+    ran = {"success", "failed", "running"}
+    assert not ran & set(states.get(CANCEL_TASK, [])), states
+    assert not ran & set(states.get(UNATTENDED_CANCEL_TASK, [])), states
+    return True
 
 
 def task_states(airflow: Airflow, run_id: str) -> dict[str, list[str | None]]:
