@@ -221,7 +221,6 @@ def airflow_components(
     try:
         for name in names:
             log = artifacts / f"airflow-{name}.log"
-            airflow.logs.append(log)
             with log.open("w") as out:
                 proc = subprocess.Popen(
                     [AIRFLOW_BIN, name],
@@ -232,6 +231,7 @@ def airflow_components(
                     start_new_session=True,  # its group holds the executor's workers too
                 )
             procs.append((name, proc, log))
+            airflow.logs.append(log)
         deadline = time.monotonic() + START_TIMEOUT_S
         health: dict[str, Any] = {}
         while True:
@@ -255,6 +255,8 @@ def airflow_components(
         yield
     finally:
         stop(*(proc for _, proc, _ in procs))
+        for _, _, log in procs:  # later failures print the api-server's log only
+            airflow.logs.remove(log)
 
 
 def task_log_tails(airflow: Airflow, files: int = 5, chars: int = 2000) -> str:
