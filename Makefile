@@ -74,7 +74,9 @@ test-distributed: $(DIST_VENV)/.installed
 	  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -q redis-server; }
 	RUN_DISTRIBUTED_TESTS=1 $(DIST_VENV)/bin/python -m pytest tests/distributed -p no:cacheprovider
 
-# The connection form in headless Chromium against a live Airflow api-server (tests/browser):
+# Headless Chromium against a live Airflow (tests/browser): the connection form (api-server),
+# and approving / rejecting / not answering a large cancellation (api-server, scheduler,
+# dag-processor; no triggerer: on 3.3 a waiting approval needs none). About 4 minutes here.
 # Debian's chromium where missing (CI runs as root), Playwright pinned in requirements/browser.txt
 # (never `playwright install`: Playwright drives /usr/bin/chromium).
 test-browser: venv
