@@ -29,38 +29,23 @@ def _outcomes(value: Any) -> list[OutcomePayload]:
 
 
 def empty_summary() -> Summary:
-    ids: SummaryIds = {
-        "short": [],
-        "canceled": [],
-        "already_canceled": [],
-        "no_longer_pending": [],
-        "would_cancel": [],
-        "failed": [],
-        "collateral_canceled": [],
-    }
-    return {
-        "pending": 0,
-        "short": 0,
-        "unknown_stock": 0,
-        "unknown_shipping": 0,
-        "no_business_unit": 0,
-        "canceled": 0,
-        "already_canceled": 0,
-        "no_longer_pending": 0,
-        "would_cancel": 0,
-        "failed": 0,
-        "collateral_canceled": 0,
-        "short_by_unit": {},
-        "stock": {},
-        "cancel_scope": None,
-        "note": None,
-        "ids": ids,
-        "failures": [],
-        "collateral": [],
-        "connections": {},
-        "approval": None,
-        "report": None,
-    }
+    ids: dict[str, list[int]] = {name: [] for name in ID_LISTS}
+    return cast(
+        "Summary",
+        {
+            **dict.fromkeys(COUNTED, 0),
+            "short_by_unit": {},
+            "stock": {},
+            "cancel_scope": None,
+            "note": None,
+            "ids": ids,
+            "failures": [],
+            "collateral": [],
+            "connections": {},
+            "approval": None,
+            "report": None,
+        },
+    )
 
 
 COUNTED = (
@@ -77,6 +62,8 @@ COUNTED = (
     "collateral_canceled",
 )
 """The integer counts of ``payloads.Counts``, in the order the summary line shows them."""
+ID_LISTS = tuple(SummaryIds.__annotations__)
+"""The id lists of a summary (``SummaryIds``)."""
 
 
 def summary_line(summary: Counts) -> str:
@@ -177,15 +164,6 @@ def build_summary(
     return summary, problem
 
 
-ID_LISTS = (
-    "short",
-    "canceled",
-    "already_canceled",
-    "no_longer_pending",
-    "would_cancel",
-    "failed",
-    "collateral_canceled",
-)
 DECISIONS = {"Approve": "approved", "Reject": "rejected"}
 TIMED_OUT = "timed_out"
 
