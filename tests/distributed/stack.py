@@ -231,11 +231,16 @@ class Stack:
                 raise RuntimeError(f"{name} (pid {proc.pid}) exited with {code}")
 
     def kill(self, name: str) -> int:
-        """SIGKILL a component's whole process group (a crash: no clean-up runs); it stays
-        listed for stop(). Returns its pid."""
+        """SIGKILL a component and every process below it (its process group, and any
+        descendant that left it): a crash, no clean-up runs. It stays listed for stop().
+        Returns its pid."""
         proc = self.procs.pop(name)
+        below = _descendants([proc.pid])
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
+        for pid in below:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
         proc.wait(timeout=30)
         self.retired.append((name, proc))
         return proc.pid
@@ -384,14 +389,14 @@ class Stack:
         )
         return [{"id": r[0], "state": r[1], "heartbeat_age_s": float(r[2])} for r in rows]
 
-    def queued_by(self, run_id: str) -> dict[int, int]:
-        """Scheduler job id -> how many of the run's task instances it queued (their last
-        try), from the metadata DB."""
+    def queued_by(self, run_id: str, states: tuple[str, ...] | None = None) -> dict[int, int]:
+        """Scheduler job id -> how many of the run's task instances (in ``states``, default
+        any) it queued (their last try), from the metadata DB."""
         rows = self.pg.execute(
             "airflow",
             "SELECT queued_by_job_id, count(*) FROM task_instance WHERE run_id = %s "
-            "GROUP BY queued_by_job_id",
-            params=(run_id,),
+            "AND (%s OR state = ANY(%s)) GROUP BY queued_by_job_id",
+            params=(run_id, states is None, list(states or ())),
         )
         return {r[0]: r[1] for r in rows if r[0] is not None}
 
@@ -524,6 +529,11 @@ class Stack:
         if answer.status_code >= 400:
             raise RuntimeError(f"{method} {path}: HTTP {answer.status_code} {answer.text[:500]}")
         return answer.json() if answer.content else None
+
+    def sandbox_post(self, path: str, payload: Any) -> Any:
+        answer = self.http.post(f"{self.sandbox_url}_sandbox/{path}", json=payload, timeout=60)
+        answer.raise_for_status()
+        return answer.json()
 
     def sandbox(self, path: str) -> Any:
         answer = self.http.get(f"{self.sandbox_url}_sandbox/{path}", timeout=30)
