@@ -21,6 +21,17 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A failed test's report ends with the tails of every log of its stack."""
+    report = yield
+    if report.when == "call" and report.failed:
+        stack = getattr(item, "funcargs", {}).get("stack")
+        if stack is not None and hasattr(stack, "tails"):
+            report.sections.append(("the stack's logs (tails)", stack.tails()))
+    return report
+
+
 def check_prerequisites() -> None:
     """Asked for (RUN_DISTRIBUTED_TESTS=1) but not runnable: a failure, never a quiet skip."""
     for module in ("airflow.providers.celery", "airflow.providers.postgres", "psycopg2"):
@@ -34,9 +45,10 @@ def check_prerequisites() -> None:
 
 @contextlib.contextmanager
 def start_stack(home: Path, report: Any, **kwargs: Any) -> Iterator[Any]:
-    """A started Stack; on any failure the logs' tails are printed; always stopped (every
-    process by its pid, the PostgreSQL cluster with pg_ctl). ``report(text)`` prints past
-    pytest's capture."""
+    """A started Stack, always stopped (every process by its pid, the PostgreSQL cluster
+    with pg_ctl). The logs' tails are printed when the start fails, and added to the report
+    of a test that fails (pytest_runtest_makereport). ``report(text)`` prints past pytest's
+    capture."""
     check_prerequisites()
     from .stack import Stack
 

@@ -343,6 +343,27 @@ class Stack:
              "--skip-serve-logs"],
         )  # fmt: skip
 
+    def restore(self) -> list[str]:
+        """Start again whatever a scenario stopped or killed and did not bring back (so that
+        one failed scenario does not break the next); returns what it started."""
+        started = []
+        if "redis" not in self.procs:
+            self.start_redis()
+            started.append("redis")
+        if "sandbox" not in self.procs:
+            self.start_sandbox()
+            started.append("sandbox")
+        for n in range(1, self.schedulers + 1):
+            if f"scheduler-{n}" not in self.procs:
+                self.start_scheduler(n)
+                started.append(f"scheduler-{n}")
+        if "celery-worker" not in self.procs:
+            self.start_worker()
+            started.append("celery-worker")
+        self.check_alive()
+        wait_for("the Celery worker ready", self.worker_ready, 120)
+        return started
+
     def worker_ready(self) -> bool:
         self.check_alive()
         return re.search(r"celery@\S+ ready\.", self.log("celery-worker")) is not None

@@ -150,8 +150,9 @@ class Scenario:
 
     def __post_init__(self) -> None:
         stack = self.stack
-        stack.check_alive()
-        wait_for("the Celery worker ready", stack.worker_ready, 120)
+        restarted = stack.restore()
+        if restarted:
+            self.notes.append(f"restarted first (left down by an earlier scenario): {restarted}")
         # A fresh sandbox state (every item pending again, no cancellation counted).
         stack.sandbox_post("state", stack.initial_state)
         before = stack.sandbox("state")
@@ -392,4 +393,3 @@ def test_scheduler_killed(stack, capsys):
         survivor_adoption_lines=len(adopted),
         queued_by_job=stack.queued_by(run_id),
     )
-    stack.start_scheduler(int(killed["name"].rsplit("-", 1)[1]))
