@@ -71,7 +71,9 @@ SANDBOX_ARGS = ["--seed", "5", "--orders", "200", "--rate-limit", "10"]
 BATCH_SIZE = 10
 # The fault strikes once this many cancellations were applied (of about 60).
 STRIKE_AT = 2
-API_DOWN_S = 60
+# FAULTS_API_DOWN_S=150 makes the outage outlast the DAG's retries: the run fails, a re-run
+# completes (the other path the scenario accepts).
+API_DOWN_S = int(os.environ.get("FAULTS_API_DOWN_S", "60"))
 REDIS_DOWN_S = 5
 RUN_TIMEOUT_S = 420
 # Airflow notices a dead task or scheduler within seconds instead of minutes (defaults in
