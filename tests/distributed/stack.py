@@ -124,6 +124,7 @@ class Stack:
         self.api_key = api_key
         self.connection_extra = connection_extra
         self.schedulers = schedulers
+        self.initial_state: dict[str, Any] = {}  # the sandbox's, kept by a test to reset it
         self.extra_env = extra_env or {}
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         # Processes the test ended on purpose (crash scenarios): still reaped in stop().

@@ -32,6 +32,7 @@ from typing import Any
 
 import pytest
 
+from ..e2e.helpers import DAG_ID
 from ..secret_guard import find_leaks, hide_secrets, register_secret
 from .conftest import start_stack
 from .runs import (
@@ -46,6 +47,7 @@ from .runs import (
     retries_taken,
     run_conf,
     run_state,
+    summary_ids,
     summary_of,
     task_instances,
     trigger,
@@ -148,7 +150,9 @@ class Scenario:
     fault_at: float = 0.0  # monotonic
     fault_wall: float = 0.0  # epoch, to compare with the sandbox's request log
     applied_at_fault: int = 0
+    ended_at: float = 0.0  # monotonic: the last run seen finished
     notes: list[str] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         stack = self.stack
@@ -198,17 +202,29 @@ class Scenario:
         """Wait for the run; if it failed and the scenario allows it, check why and run once
         more. Returns the run that completed."""
         run = wait_run(self.stack, run_id, RUN_TIMEOUT_S)
+        self.ended_at = time.monotonic()
         if run["state"] == "failed":
             states = {(t["task_id"], t["map_index"]): t["state"] for t in self.tis(run_id)}
             assert rerun_allowed, f"run {run_id} failed: {states}"
             message = self.failure_text(run_id)
             if why_failed is not None:
                 assert why_failed.search(message), f"the failure does not say why: {message}"
+            # The failed run's summary holds no false claim: what it reports canceled is
+            # canceled, and each of its short items is reported somewhere.
+            first = summary_of(self.stack, run_id)
+            done, failed = summary_ids(first, "canceled"), summary_ids(first, "failed")
+            if done is not None and failed is not None:
+                assert done <= set(cancellations(self.stack))
+                assert (
+                    first["canceled"] + first["already_canceled"] + first["failed"]
+                    == (first["short"])
+                ), counts_only(first)
             self.notes.append(f"run 1 failed ({first_line(why_failed, message)}); re-run")
             before = self.stack.sandbox("state")
             short = predict(before, self.rows)
             run_id = self.trigger()
             run = wait_run(self.stack, run_id, RUN_TIMEOUT_S)
+            self.ended_at = time.monotonic()
             assert run["state"] == "success", f"the re-run {run_id} ended {run['state']}"
             self.check_summary(run_id, short)
         else:
@@ -228,25 +244,18 @@ class Scenario:
             parts += [f"{f.get('code')}: {f.get('message')}" for f in summary.get("failures", [])]
         except RuntimeError:
             pass
-        run_dir = self.stack.logs / f"dag_id={self.ledger_dag()}" / f"run_id={run_id}"
+        run_dir = self.stack.logs / f"dag_id={DAG_ID}" / f"run_id={run_id}"
         for path in sorted(run_dir.rglob("*.log")) if run_dir.exists() else []:
             parts += [
                 line for line in path.read_text(errors="replace").splitlines() if "rror" in line
             ]
         return "\n".join(parts)
 
-    @staticmethod
-    def ledger_dag() -> str:
-        from ..e2e.helpers import DAG_ID
-
-        return DAG_ID
-
     def tis(self, run_id: str) -> list[dict[str, Any]]:
         return task_instances(self.stack, run_id)
 
     def report(self, capsys: pytest.CaptureFixture[str], **extra: Any) -> dict[str, Any]:
         counts = self.ledger.check(self.stack)
-        ended = time.monotonic()
         log = self.stack.sandbox("requests")
         after = sorted(
             e["time"]
@@ -266,7 +275,7 @@ class Scenario:
             "fault_to_first_cancel_after_s": round(after[0] - self.fault_wall, 1)
             if after
             else None,
-            "fault_to_run_end_s": round(ended - self.fault_at, 1),
+            "fault_to_run_end_s": round(self.ended_at - self.fault_at, 1),
             "runs": len(self.runs),
             "retries": retries,
             "cancellations_per_item": per_item(counts),
