@@ -10,6 +10,9 @@ from __future__ import annotations
 from airflow.providers.common.compat.sdk import (
     AirflowException,
     AirflowFailException,
+    AirflowSkipException,
+    Asset,
+    AssetAlias,
     BaseHook,
     BaseOperator,
     ObjectStoragePath,
@@ -20,12 +23,34 @@ from airflow.providers.common.compat.sdk import (
     redact,
     task,
 )
-from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS
+from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_1_PLUS
+
+
+def _hitl_available() -> bool:
+    # Found, not imported: the provider's hitl module is heavy for a DAG file's parse.
+    from importlib.util import find_spec
+
+    try:
+        return (
+            AIRFLOW_V_3_1_PLUS
+            and find_spec("airflow.providers.standard.operators.hitl") is not None
+        )
+    except ImportError:
+        return False
+
+
+HITL_AVAILABLE = _hitl_available()
+"""Human-in-the-loop operators (Airflow 3.1+, apache-airflow-providers-standard)."""
 
 __all__ = [
     "AIRFLOW_V_3_0_PLUS",
+    "AIRFLOW_V_3_1_PLUS",
+    "HITL_AVAILABLE",
     "AirflowException",
     "AirflowFailException",
+    "AirflowSkipException",
+    "Asset",
+    "AssetAlias",
     "BaseHook",
     "BaseOperator",
     "ObjectStoragePath",

@@ -26,9 +26,22 @@ class StockInfo(TypedDict):
     figures: int
 
 
-class FoundPayload(TypedDict):
-    """The find step's result (task ``find_short_items``)."""
+class SkuShortage(TypedDict):
+    """One (business unit, SKU) with short items: what a person approving reads."""
 
+    business_unit: str
+    sku: str
+    pending: int
+    """The seller's pending items of this SKU in this unit that the rule served."""
+    stock: int | None
+    """The source's figure (``StockInfo.counts`` says what it counts)."""
+    short: int
+
+
+class FoundPayload(TypedDict):
+    """The find step's result (task ``find_short_items``, one per connection)."""
+
+    seller_center_conn_id: str
     orders_seen: int
     pending: int
     """Pending items the rule considered: short + covered + unknown stock."""
@@ -40,6 +53,8 @@ class FoundPayload(TypedDict):
     cancel_scope: str
     note: str | None
     short: list[OrderItemRef]
+    top_skus: list[SkuShortage]
+    """The (unit, SKU) pairs with the most short items, at most ``TOP_SKUS``."""
 
 
 class PlanEntry(TypedDict):
@@ -77,6 +92,74 @@ class OutcomePayload(TypedDict):
     collateral_canceled: list[CollateralItem]
     counts: dict[str, int]
     dry_run: bool
+    seller_center_conn_id: str
+
+
+class ConnectionPlan(TypedDict):
+    """What the plan step decided for one connection."""
+
+    seller_center_conn_id: str
+    status: str
+    """``planned`` (batches go to the cancel step), ``held`` (they wait for a person's
+    approval), ``blocked`` (the safety brake stopped them) or ``find_failed``."""
+    short: int
+    pending: int
+    brake: list[str]
+    """The limits the short items exceed, one sentence each; empty within the limits."""
+    problem: str | None
+    """Why this connection fails the run, when it does."""
+
+
+class ApprovalRequest(TypedDict):
+    """What the approval step shows and waits for (Airflow 3.1+ human-in-the-loop)."""
+
+    required: bool
+    mode: str
+    """The run's ``require_approval``: ``on_brake``, ``always`` or ``never``."""
+    items: int
+    """Short items that wait for the answer."""
+    timeout_minutes: float
+    subject: str
+    report: str
+    """Markdown: counts per business unit, the most short SKUs, sample ids, the stock
+    source and the limits exceeded."""
+
+
+class RunPlan(TypedDict):
+    """The plan step's result (task ``plan_cancellations``; each key is its own XCom)."""
+
+    auto: list[PlanEntry]
+    """Batches the cancel step runs now (``cancel_short_items``)."""
+    held: list[PlanEntry]
+    """Batches that run only once a person approves (``cancel_approved_items``)."""
+    connections: list[ConnectionPlan]
+    approval: ApprovalRequest
+
+
+class ApprovalSummary(TypedDict):
+    required: bool
+    decision: str | None
+    """``approved``, ``rejected``, ``timed_out`` (no answer in time), or None when no
+    approval was asked for."""
+    responded_by: str | None
+    items: int
+
+
+class ConnectionSummary(TypedDict):
+    """One connection's counts in the run's summary."""
+
+    status: str
+    problem: str | None
+    pending: int
+    short: int
+    canceled: int
+    already_canceled: int
+    no_longer_pending: int
+    would_cancel: int
+    failed: int
+    collateral_canceled: int
+    unknown_stock: int
+    short_by_unit: dict[str, int]
 
 
 class SummaryIds(TypedDict):
@@ -110,3 +193,8 @@ class Summary(TypedDict):
     ids: SummaryIds
     failures: list[FailedItem]
     collateral: list[CollateralItem]
+    connections: dict[str, ConnectionSummary]
+    """Per connection (``seller_center_conn_ids``); the counts above are their totals."""
+    approval: ApprovalSummary | None
+    report: str | None
+    """The Markdown report a person approving reads; a dry run writes it too."""

@@ -2,19 +2,20 @@
 
 ``find_short`` runs the pipelined scan, takes Seller Center's figures from it or reads
 another source once, and applies ``shortage.decide_shortages``; ``found_payload`` is the
-XCom it writes; ``plan_batches`` and ``check_brake`` are the plan step's.
+XCom it writes. The plan step's rules (brake, batches, approval) are ``cancel_plan``'s.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from airflow_seller_provider.order_scan import PendingOrderScan, competing_sku
-from airflow_seller_provider.payloads import FoundPayload, OrderItemRef, PlanEntry
+from airflow_seller_provider.payloads import FoundPayload, SkuShortage
 from airflow_seller_provider.shortage import (
     ITEM,
     ON_HAND,
@@ -147,74 +148,37 @@ def find_short(
     )
 
 
-FRACTION_MIN_ITEMS = 20
-"""The safety brake's fraction applies from this many short items on (the DAG's default)."""
+TOP_SKUS = 20
+"""How many (business unit, SKU) pairs the find step's payload details."""
 
 
-class SafetyBrake(ValueError):
-    """The run must stop before canceling anything; the message says why and what to do."""
-
-
-def plan_batches(found: FoundPayload, params: Mapping[str, Any]) -> list[PlanEntry]:
-    """The cancel tasks' arguments from the find step's result and the run's params, one
-    entry per batch of about ``batch_size`` items; raises SafetyBrake past the limits."""
-    short = found["short"]
-    stop = check_brake(
-        len(short),
-        found["pending"],
-        max_cancellations=int(params["max_cancellations"]),
-        max_cancel_fraction=float(params["max_cancel_fraction"]),
-        fraction_min_items=int(params.get("fraction_min_items", FRACTION_MIN_ITEMS)),
-    )
-    if stop:
-        raise SafetyBrake(stop)
+def top_skus(
+    decision: ShortageDecision, stock: StockFigures, limit: int = TOP_SKUS
+) -> list[SkuShortage]:
+    """The (unit, SKU) pairs with the most short items, with their pending items and the
+    source's figure: what a person deciding whether to approve the run needs to see."""
+    short = Counter((i.business_unit or "", i.sku) for i in decision.short)
+    served = Counter((i.business_unit or "", i.sku) for i in (*decision.short, *decision.covered))
+    ranked = sorted(short.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
     return [
         {
-            "order_item_id": batch,
-            "dry_run": bool(params["dry_run"]),
-            "reason_detail": params.get("reason_detail") or None,
-            "seller_center_conn_id": str(params["seller_center_conn_id"]),
-            "max_concurrency": int(params.get("max_concurrency") or 8),
+            "business_unit": unit,
+            "sku": sku,
+            "pending": served[(unit, sku)],
+            "stock": stock.lookup(unit, sku),
+            "short": count,
         }
-        for batch in batch_by_order(short, int(params["batch_size"]))
+        for (unit, sku), count in ranked
     ]
 
 
-def check_brake(
-    short: int,
-    pending: int,
-    *,
-    max_cancellations: int,
-    max_cancel_fraction: float,
-    fraction_min_items: int = FRACTION_MIN_ITEMS,
-) -> str | None:
-    """Why the run must stop before canceling anything, or None when within the limits.
-
-    The fraction applies only from ``fraction_min_items`` short items on: a small shop's
-    handful of legitimate cancellations can be a large fraction of its few pending items.
-    """
-    fraction = short / pending if pending else 0.0
-    reasons = []
-    if short > max_cancellations:
-        reasons.append(f"{short} short items exceed max_cancellations={max_cancellations}")
-    if pending and short >= fraction_min_items and fraction > max_cancel_fraction:
-        reasons.append(
-            f"{short} of {pending} pending items ({fraction:.0%}) exceed "
-            f"max_cancel_fraction={max_cancel_fraction}"
-            + (f" (checked from {fraction_min_items} short items)" if fraction_min_items else "")
-        )
-    if not reasons:
-        return None
-    return (
-        "Safety brake: " + "; ".join(reasons) + ". Nothing was canceled. Check the stock feed; "
-        "if this is right, trigger the DAG again with a run conf that raises the limits."
-    )
-
-
-def found_payload(result: ScanResult, cancel_scope: str) -> FoundPayload:
+def found_payload(
+    result: ScanResult, cancel_scope: str, seller_center_conn_id: str = ""
+) -> FoundPayload:
     """The find step's XCom: counts and the short items' ids, small and JSON-serialisable."""
     decision = result.decision
     return {
+        "seller_center_conn_id": seller_center_conn_id,
         "orders_seen": result.orders_seen,
         "pending": decision.considered,
         "unknown_stock": len(decision.unknown_stock),
@@ -231,22 +195,27 @@ def found_payload(result: ScanResult, cancel_scope: str) -> FoundPayload:
         "short": [
             {"order_item_id": i.order_item_id, "order_id": i.order_id} for i in decision.short
         ],
+        "top_skus": top_skus(decision, result.stock),
     }
 
 
-def batch_by_order(short: Sequence[OrderItemRef], size: int) -> list[list[OrderItemRef]]:
-    """Cancel batches of about ``size`` items that never split an order, so that one task
-    holds every item of a package (a cancel may take the whole package)."""
-    by_order: dict[int, list[OrderItemRef]] = {}
-    for entry in short:
-        by_order.setdefault(entry["order_id"], []).append(entry)
-    batches: list[list[OrderItemRef]] = []
-    current: list[OrderItemRef] = []
-    for entries in by_order.values():
-        if current and len(current) + len(entries) > size:
-            batches.append(current)
-            current = []
-        current.extend(entries)
-    if current:
-        batches.append(current)
-    return batches
+# The plan step's names, from before they had a module of their own.
+from airflow_seller_provider.cancel_plan import (  # noqa: E402
+    FRACTION_MIN_ITEMS,
+    SafetyBrake,
+    batch_by_order,
+    check_brake,
+    plan_batches,
+)
+
+__all__ = [
+    "FRACTION_MIN_ITEMS",
+    "SafetyBrake",
+    "ScanResult",
+    "batch_by_order",
+    "check_brake",
+    "find_short",
+    "found_payload",
+    "plan_batches",
+    "top_skus",
+]

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
 from airflow_seller_provider.payloads import (
     CollateralItem,
+    ConnectionSummary,
     FailedItem,
     FoundPayload,
     OutcomePayload,
     PlanEntry,
+    RunPlan,
     Summary,
     SummaryIds,
 )
@@ -60,6 +62,9 @@ def empty_summary() -> Summary:
         "ids": ids,
         "failures": [],
         "collateral": [],
+        "connections": {},
+        "approval": None,
+        "report": None,
     }
 
 
@@ -87,6 +92,8 @@ def build_summary(
     found: FoundPayload | None,
     plan: list[PlanEntry] | None,
     outcomes: Any,
+    *,
+    log_counts: bool = True,
 ) -> tuple[Summary, str | None]:
     """Merge the find step, the plan and the cancel tasks' outcomes.
 
@@ -154,7 +161,8 @@ def build_summary(
     summary["would_cancel"] = len(ids["would_cancel"])
     summary["failed"] = len(ids["failed"])
     summary["collateral_canceled"] = len(ids["collateral_canceled"])
-    log.info("Summary: %s", summary_line(summary))
+    if log_counts:
+        log.info("Summary: %s", summary_line(summary))
     if summary["collateral_canceled"]:
         log.warning(
             "%d item(s) were canceled with their package although the plan did not name "
@@ -168,3 +176,200 @@ def build_summary(
         problem = f"{summary['failed']} order item(s) failed: {listed}"
         log.error(problem)
     return summary, problem
+
+
+COUNTED = (
+    "pending",
+    "short",
+    "unknown_stock",
+    "unknown_shipping",
+    "no_business_unit",
+    "canceled",
+    "already_canceled",
+    "no_longer_pending",
+    "would_cancel",
+    "failed",
+    "collateral_canceled",
+)
+ID_LISTS = (
+    "short",
+    "canceled",
+    "already_canceled",
+    "no_longer_pending",
+    "would_cancel",
+    "failed",
+    "collateral_canceled",
+)
+DECISIONS = {"Approve": "approved", "Reject": "rejected"}
+TIMED_OUT = "timed_out"
+
+
+def approval_decision(answer: Any) -> tuple[str | None, str | None]:
+    """(decision, responder) from the approval task's ``decision`` XCom, if any."""
+    if isinstance(answer, dict):
+        decision, who = answer.get("decision"), answer.get("responded_by")
+        return (str(decision) if decision else None), (str(who) if who else None)
+    return None, None
+
+
+def _connection_summary(summary: Summary, status: str, problem: str | None) -> ConnectionSummary:
+    return {
+        "status": status,
+        "problem": problem,
+        "pending": summary["pending"],
+        "short": summary["short"],
+        "canceled": summary["canceled"],
+        "already_canceled": summary["already_canceled"],
+        "no_longer_pending": summary["no_longer_pending"],
+        "would_cancel": summary["would_cancel"],
+        "failed": summary["failed"],
+        "collateral_canceled": summary["collateral_canceled"],
+        "unknown_stock": summary["unknown_stock"],
+        "short_by_unit": summary["short_by_unit"],
+    }
+
+
+def build_run_summary(
+    founds: Any,
+    run_plan: RunPlan | None,
+    outcomes: Any,
+    *,
+    conn_ids: list[str],
+    decision: str | None = None,
+    responded_by: str | None = None,
+) -> tuple[Summary, str | None]:
+    """The run's summary over every connection, and why the run must fail (or None).
+
+    Each connection is summarised on its own (``build_summary``), from its find payload,
+    the batches that were to run for it and its cancel tasks' outcomes; the top-level
+    counts and ids are their totals. A connection whose find step failed, whose brake
+    stopped it, whose approval was refused or not given, or whose items failed, is named
+    in the problem; the others' results stand.
+    """
+    by_conn: dict[str, FoundPayload] = {}
+    for payload in _outcomes(founds):
+        found_payload = cast("FoundPayload", payload)
+        by_conn[found_payload.get("seller_center_conn_id") or conn_ids[0]] = found_payload
+    total = empty_summary()
+    if run_plan is None:
+        for conn_id in conn_ids:
+            total["connections"][conn_id] = _connection_summary(
+                empty_summary(), "find_failed" if conn_id not in by_conn else "plan_failed", None
+            )
+        return total, "The plan step did not finish: nothing was canceled. See its log."
+    approval = run_plan["approval"]
+    if approval["required"]:
+        total["approval"] = {
+            "required": True,
+            "decision": decision,
+            "responded_by": responded_by,
+            "items": approval["items"],
+        }
+    total["report"] = approval["report"] or None
+    approved = decision == "approved"
+    per_outcome: dict[str, list[OutcomePayload]] = {}
+    for outcome in _outcomes(outcomes):
+        per_outcome.setdefault(outcome.get("seller_center_conn_id") or conn_ids[0], []).append(
+            outcome
+        )
+    problems: list[str] = []
+    for plan in run_plan["connections"]:
+        conn_id = plan["seller_center_conn_id"]
+        found = by_conn.get(conn_id)
+        status, problem = plan["status"], plan["problem"]
+        batches = [b for b in run_plan["auto"] if b["seller_center_conn_id"] == conn_id]
+        if status == "held":
+            if approved:
+                batches = [b for b in run_plan["held"] if b["seller_center_conn_id"] == conn_id]
+            else:
+                problem = f"connection {conn_id!r}: " + {
+                    "rejected": "the cancellations were rejected",
+                    TIMED_OUT: f"no answer within {approval['timeout_minutes']:g} minute(s)",
+                }.get(decision or "", "the approval step did not finish (see its log)")
+                problem += f"; nothing was canceled for its {plan['short']} short item(s)"
+        summary, failed = build_summary(
+            found,
+            batches if status in ("planned", "held") else None,
+            per_outcome.get(conn_id),
+            log_counts=False,
+        )
+        if status in ("blocked", "find_failed") or (status == "held" and not approved):
+            failed = None  # the plan's own problem says it better than "plan step failed"
+        problem = problem or failed
+        if problem:
+            problems.append(problem if conn_id in problem else f"connection {conn_id!r}: {problem}")
+        total["connections"][conn_id] = _connection_summary(summary, status, problem)
+        _add(total, summary)
+    log.info("Summary: %s", summary_line(total))
+    if len(conn_ids) > 1:
+        for conn_id, conn in total["connections"].items():
+            counts = cast("dict[str, Any]", conn)
+            log.info(
+                "Summary %s: %s",
+                conn_id,
+                " ".join(f"{k}={counts[k]}" for k in COUNTED if k in counts),
+            )
+    if total["report"]:
+        log.info("Report:\n%s", total["report"])
+    if not problems:
+        return total, None
+    head = f"{len(problems)} of {len(conn_ids)} connection(s) did not complete: "
+    return total, head + " | ".join(problems)
+
+
+def _add(total: Summary, part: Summary) -> None:
+    for key in COUNTED:
+        total[key] += part[key]  # type: ignore[literal-required]  # keys of COUNTED are ints
+    for key in ID_LISTS:
+        total["ids"][key] += part["ids"][key]  # type: ignore[literal-required]  # id lists
+        total["ids"][key].sort()  # type: ignore[literal-required]  # id lists
+    for unit, count in part["short_by_unit"].items():
+        total["short_by_unit"][unit] = total["short_by_unit"].get(unit, 0) + count
+    total["failures"] += part["failures"]
+    total["collateral"] += part["collateral"]
+    if not total["stock"]:
+        total["stock"] = part["stock"]
+        total["cancel_scope"] = part["cancel_scope"]
+    total["note"] = total["note"] or part["note"]
+
+
+def pull_outcomes(ti: Any, task_ids: Sequence[str]) -> list[OutcomePayload]:
+    """Every cancel task's outcome (XCom key ``outcome``), mapped or not, ran or not."""
+    outcomes: list[OutcomePayload] = []
+    for task_id in task_ids:
+        outcomes += _outcomes(ti.xcom_pull(task_ids=task_id, key="outcome"))
+    return outcomes
+
+
+def summarize_run(
+    ti: Any,
+    conn_ids: list[str],
+    *,
+    cancel_task_ids: Sequence[str],
+    approval_task_id: str | None,
+    plan_task_id: str = "plan_cancellations",
+    find_task_id: str = "find_short_items",
+) -> tuple[Summary, str | None]:
+    """Pull what the run's tasks wrote and build the summary (``build_run_summary``)."""
+    connections = ti.xcom_pull(task_ids=plan_task_id, key="connections")
+    run_plan: RunPlan | None = None
+    if connections is not None:
+        run_plan = {
+            "auto": ti.xcom_pull(task_ids=plan_task_id) or [],
+            "held": ti.xcom_pull(task_ids=plan_task_id, key="held") or [],
+            "connections": connections,
+            "approval": ti.xcom_pull(task_ids=plan_task_id, key="approval"),
+        }
+    decision, responder = None, None
+    if approval_task_id is not None and run_plan and run_plan["approval"]["required"]:
+        decision, responder = approval_decision(
+            ti.xcom_pull(task_ids=approval_task_id, key="decision")
+        )
+    return build_run_summary(
+        ti.xcom_pull(task_ids=find_task_id),
+        run_plan,
+        pull_outcomes(ti, cancel_task_ids),
+        conn_ids=conn_ids,
+        decision=decision,
+        responded_by=responder,
+    )

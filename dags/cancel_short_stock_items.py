@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from airflow_seller_provider.cancel_plan import (
+    APPROVAL_TIMEOUT_MINUTES,
+    FRACTION_MIN_ITEMS,
+    MAX_CONNECTIONS,
+    ON_BRAKE,
+    REQUIRE_APPROVAL,
+)
+from airflow_seller_provider.cancellation_events import CANCELLATIONS_ALIAS
 from airflow_seller_provider.compat import (
+    HITL_AVAILABLE,
     AirflowFailException,
     Param,
     dag,
@@ -13,7 +22,6 @@ from airflow_seller_provider.compat import (
 )
 from airflow_seller_provider.operators.cancel_order_item import CancelOrderItemOperator
 from airflow_seller_provider.payloads import FoundPayload, PlanEntry, Summary
-from airflow_seller_provider.pending_scan import FRACTION_MIN_ITEMS
 
 DOC_MD = """
 ### Cancel short-stock order items
@@ -41,20 +49,42 @@ orders wait for) or `sellable`.
 `seller_id`, `business_unit`, ideally `rate_limit`, and `cancel_scope` (`item` or
 `package`: what a cancel takes on your account).
 
-**Run it safely:** trigger it once with `{"dry_run": true}` and read the summary (what
-*would* be canceled). A safety brake stops the run before any cancellation when the short
-items exceed `max_cancellations` or `max_cancel_fraction` of the pending items (a broken
-stock feed would otherwise cancel everything); raise them in the run conf on purpose only.
-The fraction is checked from `fraction_min_items` short items on, so that a small shop's few
-legitimate cancellations are not blocked.
+**Many sellers or countries:** `seller_center_conn_ids` (a list; empty: just
+`seller_center_conn_id`). Each connection is found, planned and canceled on its own, with
+its own rate budget: one connection's failure (bad key, API down, brake) stops only its
+items, and the run fails at the end naming it. The summary counts per connection and per
+business unit.
 
-**Pool:** the tasks that call Seller Center (`find_short_items`, `cancel_short_items`) run in
-the pool `seller_center`, which caps them across all workers: create it once, e.g.
+**Run it safely:** trigger it once with `{"dry_run": true}` and read the summary and its
+Markdown report (what *would* be canceled). A safety brake holds a connection's
+cancellations when its short items exceed `max_cancellations` or `max_cancel_fraction` of
+its pending items (a broken stock feed would otherwise cancel everything). The fraction is
+checked from `fraction_min_items` short items on, so that a small shop's few legitimate
+cancellations are not blocked.
+
+**Approval** (`require_approval`, Airflow 3.1+): with `on_brake` (default) a tripped brake
+asks a person instead of failing: `approve_cancellations` waits in the UI's *Required
+actions* with a report (counts per business unit, the most short SKUs, sample ids, the
+stock source, the limit exceeded). Approve cancels exactly those items; Reject, or no
+answer within `approval_timeout_minutes`, cancels nothing and fails the run. `always` asks
+before every run's cancellations; `never` fails at the brake (Airflow 2.11 behaves so for
+`on_brake`, and refuses `always`).
+
+**Events:** `publish_cancellations` emits one event per connection with canceled items on
+the asset `seller-center://cancellations` (extra: the connection, the run, the canceled ids,
+counts); `seller_center_cancellations_consumer` is an example DAG scheduled on it.
+
+**Pool:** the tasks that call Seller Center (`find_short_items`, `cancel_short_items`,
+`cancel_approved_items`) run in the pool `seller_center`, which caps them across all
+workers and connections: create it once, e.g.
 `airflow pools set seller_center 2 "Seller Center API budget"` (a scheduler leaves tasks of
 a missing pool unscheduled; `airflow dags test` ignores pools).
 """
 
 CANCEL_TASK_ID = "cancel_short_items"
+APPROVAL_TASK_ID = "approve_cancellations"
+APPROVED_CANCEL_TASK_ID = "cancel_approved_items"
+CANCEL_TASK_IDS = (CANCEL_TASK_ID, APPROVED_CANCEL_TASK_ID) if HITL_AVAILABLE else (CANCEL_TASK_ID,)
 # Caps the Seller Center tasks running at once across all workers; the API budget is about
 # pool slots x the connection's rate_limit (docs/deployment.md).
 SELLER_CENTER_POOL = "seller_center"
@@ -71,6 +101,29 @@ SELLER_CENTER_POOL = "seller_center"
     default_args={"retries": 2, "retry_delay": timedelta(seconds=15)},
     params={
         "seller_center_conn_id": Param("seller_center_default", type="string"),
+        "seller_center_conn_ids": Param(
+            None,
+            type=["null", "array"],
+            items={"type": "string", "minLength": 1},
+            maxItems=MAX_CONNECTIONS,
+            description="Serve several connections (sellers, countries) in one run, each on "
+            "its own; empty: [seller_center_conn_id].",
+        ),
+        "require_approval": Param(
+            ON_BRAKE,
+            type="string",
+            enum=list(REQUIRE_APPROVAL),
+            description="on_brake: when the safety brake trips, ask a person in the UI "
+            "(Airflow 3.1+; fails on 2.11); always: ask before every run's cancellations; "
+            "never: a tripped brake fails the run.",
+        ),
+        "approval_timeout_minutes": Param(
+            APPROVAL_TIMEOUT_MINUTES,
+            type="number",
+            exclusiveMinimum=0,
+            maximum=7 * 24 * 60,
+            description="No answer within this time cancels nothing and fails the run.",
+        ),
         "dry_run": Param(False, type="boolean", description="Report, cancel nothing."),
         "lookback_days": Param(30, type="integer", minimum=1, maximum=365),
         "reason_detail": Param(
@@ -113,15 +166,29 @@ SELLER_CENTER_POOL = "seller_center"
 )
 def cancel_short_stock_items() -> None:
     # multiple_outputs=False: each payload is one XCom value, whatever its declared type.
-    @task(pool=SELLER_CENTER_POOL, multiple_outputs=False)
-    def find_short_items() -> FoundPayload:
+    @task(multiple_outputs=False)
+    def list_connections() -> list[str]:
+        from airflow_seller_provider.cancel_plan import ApprovalUnavailable, run_connections
+
+        try:
+            # Checked before any request: a bad list or mode must not cost an API scan.
+            return run_connections(get_current_context()["params"], hitl_available=HITL_AVAILABLE)
+        except (ApprovalUnavailable, ValueError) as exc:
+            raise AirflowFailException(str(exc)) from None
+
+    @task(
+        pool=SELLER_CENTER_POOL,
+        multiple_outputs=False,
+        map_index_template="{{ task.op_kwargs['seller_center_conn_id'] }}",
+    )
+    def find_short_items(seller_center_conn_id: str) -> FoundPayload:
         # Imported in the task so that parsing this file stays light.
         from airflow_seller_provider.hooks.seller_center import SellerCenterHook
         from airflow_seller_provider.pending_scan import find_short, found_payload
         from airflow_seller_provider.stock_sources import StockSourceError, classify_stock_source
 
         params = get_current_context()["params"]
-        hook = SellerCenterHook(params["seller_center_conn_id"])
+        hook = SellerCenterHook(seller_center_conn_id)
         source = {
             "stock_source": params.get("stock_source") or None,
             "stock_conn_id": params.get("stock_conn_id") or None,
@@ -144,38 +211,80 @@ def cancel_short_stock_items() -> None:
             )
         except StockSourceError as exc:
             raise AirflowFailException(str(exc)) from None
-        return found_payload(result, hook.cancel_scope())
+        return found_payload(result, hook.cancel_scope(), seller_center_conn_id)
 
-    @task(multiple_outputs=False)
-    def plan_cancellations(found: FoundPayload) -> list[PlanEntry]:
-        from airflow_seller_provider.pending_scan import SafetyBrake, plan_batches
+    @task(trigger_rule="all_done", multiple_outputs=False)
+    def plan_cancellations() -> list[PlanEntry]:
+        """The batches to cancel now; the rest of the RunPlan goes under its own XCom keys
+        (``held``, ``connections``, ``approval``): Airflow maps only over return values."""
+        # all_done: one connection's failed find step must not stop the others' plans.
+        from airflow_seller_provider.cancel_plan import plan_run, run_connections
 
-        try:
-            return plan_batches(found, get_current_context()["params"])
-        except SafetyBrake as stop:
-            raise AirflowFailException(str(stop)) from None
+        context = get_current_context()
+        params = context["params"]
+        founds = context["ti"].xcom_pull(task_ids="find_short_items")
+        run_plan = plan_run(
+            founds if isinstance(founds, list) else [founds],
+            run_connections(params, hitl_available=HITL_AVAILABLE),
+            params,
+            hitl_available=HITL_AVAILABLE,
+        )
+        for key in ("held", "connections", "approval"):
+            context["ti"].xcom_push(key=key, value=run_plan[key])
+        return run_plan["auto"]
+
+    @task(trigger_rule="all_done", outlets=[CANCELLATIONS_ALIAS])
+    def publish_cancellations() -> int:
+        """One Asset event per connection with canceled items (the ids in its extra)."""
+        from airflow_seller_provider.cancellation_events import cancellation_events, emit
+        from airflow_seller_provider.run_summary import pull_outcomes
+
+        context = get_current_context()
+        events = cancellation_events(
+            pull_outcomes(context["ti"], CANCEL_TASK_IDS),
+            dag_run_id=context["run_id"],
+            default_conn_id=str(context["params"]["seller_center_conn_id"]),
+        )
+        return emit(context["outlet_events"], events)
 
     @task(trigger_rule="all_done", multiple_outputs=False)
     def summarize() -> Summary:
-        from airflow_seller_provider.run_summary import build_summary
+        from airflow_seller_provider.cancel_plan import run_connections
+        from airflow_seller_provider.run_summary import summarize_run
 
         context = get_current_context()
         ti = context["ti"]
-        found = ti.xcom_pull(task_ids="find_short_items")
-        plan = ti.xcom_pull(task_ids="plan_cancellations")
-        outcomes = ti.xcom_pull(task_ids=CANCEL_TASK_ID, key="outcome") if plan else []
-        summary, problem = build_summary(found, plan, outcomes)
+        summary, problem = summarize_run(
+            ti,
+            run_connections(context["params"], hitl_available=HITL_AVAILABLE),
+            cancel_task_ids=CANCEL_TASK_IDS,
+            approval_task_id=APPROVAL_TASK_ID if HITL_AVAILABLE else None,
+        )
         ti.xcom_push(key="summary", value=summary)
         if problem:
             raise AirflowFailException(problem)
         return summary
 
-    found = find_short_items()
-    plan = plan_cancellations(found)  # type: ignore[arg-type]  # an XComArg: the payload at run time
+    conn_ids = list_connections()
+    found = find_short_items.expand(seller_center_conn_id=conn_ids)
+    plan = plan_cancellations()
+    found >> plan
     cancel = CancelOrderItemOperator.partial(
         task_id=CANCEL_TASK_ID, reason="SHORTAGE", pool=SELLER_CENTER_POOL
     ).expand_kwargs(plan)
-    cancel >> summarize()
+    cancels = [cancel]
+    if HITL_AVAILABLE:
+        from airflow_seller_provider.operators.approval import CancellationApprovalOperator
+
+        approve = CancellationApprovalOperator(
+            task_id=APPROVAL_TASK_ID, plan_task_id="plan_cancellations"
+        )
+        approved = CancelOrderItemOperator.partial(
+            task_id=APPROVED_CANCEL_TASK_ID, reason="SHORTAGE", pool=SELLER_CENTER_POOL
+        ).expand_kwargs(approve.output)  # the held batches, once approved
+        plan >> approve
+        cancels.append(approved)
+    cancels >> publish_cancellations() >> summarize()
 
 
 cancel_short_stock_items()

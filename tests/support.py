@@ -9,6 +9,9 @@ from contextlib import contextmanager
 from socketserver import BaseServer
 from typing import Any
 
+from airflow_seller_provider.payloads import FoundPayload
+from airflow_seller_provider.pending_scan import ScanResult, found_payload
+
 
 class FakeTI:
     """A task instance as the operator uses it: ``try_number`` and ``xcom_push``.
@@ -51,3 +54,36 @@ def sandbox_client(sandbox: Any, **options: Any) -> Any:
         business_unit=sandbox.business_unit,
         **{"page_size": 40, **options},
     )
+
+
+# The plan step's inputs, for tests of cancel_plan and run_summary.
+PLAN_PARAMS = {
+    "seller_center_conn_id": "seller_center_default",
+    "seller_center_conn_ids": None,
+    "require_approval": "on_brake",
+    "approval_timeout_minutes": 120,
+    "max_cancellations": 500,
+    "max_cancel_fraction": 0.5,
+    "fraction_min_items": 20,
+    "dry_run": False,
+    "reason_detail": "Out of stock",
+    "max_concurrency": 4,
+    "batch_size": 2,
+}
+
+
+def found_for(conn_id: str, short: int, pending: int = 100) -> FoundPayload:
+    payload = found_payload(ScanResult(), "item", conn_id)
+    payload["short"] = [{"order_item_id": 1000 + i, "order_id": 10 + i} for i in range(short)]
+    payload["pending"] = pending
+    payload["short_by_unit"] = {"FACL": short} if short else {}
+    payload["top_skus"] = [
+        {
+            "business_unit": "FACL",
+            "sku": "SKU|1",
+            "pending": pending,
+            "stock": -short,
+            "short": short,
+        }
+    ]
+    return payload

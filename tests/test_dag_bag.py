@@ -6,6 +6,8 @@ from datetime import timedelta
 
 from airflow.models import DagBag
 
+from airflow_seller_provider.compat import HITL_AVAILABLE
+
 from .conftest import REPO
 
 DAG_ID = "cancel_short_stock_items"
@@ -40,11 +42,20 @@ def test_example_dag_shape_and_params():
     assert defaults["stock_conn_id"] is None and defaults["stock_sql"] is None
     assert defaults["stock_counts"] is None
     assert defaults["max_concurrency"] == 8
-    assert {t.task_id for t in dag.tasks} == {
+    assert defaults["seller_center_conn_ids"] is None
+    assert defaults["require_approval"] == "on_brake"
+    assert defaults["approval_timeout_minutes"] == 120
+    tasks = {
+        "list_connections",
         "find_short_items",
         "plan_cancellations",
         "cancel_short_items",
+        "publish_cancellations",
         "summarize",
     }
-    trigger_rule = dag.get_task("summarize").trigger_rule
-    assert getattr(trigger_rule, "value", trigger_rule) == "all_done"
+    if HITL_AVAILABLE:  # Airflow 3.1+: the held batches wait for a person
+        tasks |= {"approve_cancellations", "cancel_approved_items"}
+    assert {t.task_id for t in dag.tasks} == tasks
+    for task_id in ("plan_cancellations", "publish_cancellations", "summarize"):
+        trigger_rule = dag.get_task(task_id).trigger_rule
+        assert getattr(trigger_rule, "value", trigger_rule) == "all_done", task_id

@@ -155,7 +155,12 @@ class CancelOrderItemOperator(BaseOperator):
             outcomes, collateral = self._settle(
                 client, locator, targets, outcomes, before, reason, detail, scope
             )
-        result = outcome_payload(outcomes, dry_run=self.check_only, collateral=collateral)
+        result = outcome_payload(
+            outcomes,
+            dry_run=self.check_only,
+            collateral=collateral,
+            seller_center_conn_id=self.seller_center_conn_id,
+        )
         self._log_table(outcomes, result)
         ti = context.get("ti")
         if ti is not None:

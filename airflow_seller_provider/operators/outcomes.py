@@ -58,6 +58,7 @@ def outcome_payload(
     *,
     dry_run: bool,
     collateral: Sequence[CollateralItem] = (),
+    seller_center_conn_id: str = "",
 ) -> OutcomePayload:
     """The small, JSON-serialisable result that goes to XCom: ids and counts only.
 
@@ -92,6 +93,7 @@ def outcome_payload(
             "collateral_canceled": len(collateral),
         },
         "dry_run": dry_run,
+        "seller_center_conn_id": seller_center_conn_id,
     }
 
 

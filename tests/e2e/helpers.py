@@ -6,6 +6,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -116,9 +117,13 @@ def run_dag(
     dag_id: str = DAG_ID,
     dags_folder: Path | None = None,
     timeout: float = 600,
+    connections: dict[str, str] | None = None,
 ) -> tuple[int, str]:
-    """``airflow dags test`` in a fresh process (a fresh DAG object every run)."""
+    """``airflow dags test`` in a fresh process (a fresh DAG object every run);
+    ``connections``: more connections, id -> JSON."""
     env = {**os.environ, "AIRFLOW_CONN_SELLER_CENTER_DEFAULT": conn_json}
+    for conn_id, value in (connections or {}).items():
+        env[f"AIRFLOW_CONN_{conn_id.upper()}"] = value
     if dags_folder is not None:
         env["AIRFLOW__CORE__DAGS_FOLDER"] = str(dags_folder)
     cmd = [AIRFLOW_BIN, "dags", "test", dag_id]
@@ -128,6 +133,36 @@ def run_dag(
         cmd, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
     return done.returncode, done.stdout + done.stderr
+
+
+def run_dag_answering(
+    conn_json: str,
+    conf: dict[str, Any] | None,
+    answer: str,
+    *,
+    timeout: float = 600,
+) -> tuple[int, str, dict[str, Any]]:
+    """``run_dag`` while ``hitl_answer`` answers its approval request: ``Approve``,
+    ``Reject`` or ``--timeout``. Returns the DAG's exit code and log, and the request the
+    answerer saw (subject, Markdown body) with what it did."""
+    answerer = subprocess.Popen(
+        [sys.executable, "-m", "tests.e2e.hitl_answer", answer, "--wait", str(timeout)],
+        cwd=Path(__file__).resolve().parents[2],
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        code, log = run_dag(conn_json, conf, timeout=timeout)
+        out, err = answerer.communicate(timeout=60)
+    finally:
+        if answerer.poll() is None:
+            answerer.kill()
+            answerer.wait(timeout=10)
+    lines = [line for line in out.splitlines() if line.startswith("{")]
+    assert lines, f"the answerer printed nothing:\n{err[-3000:]}"
+    return code, log, json.loads(lines[-1])
 
 
 def summary_from_log(log: str) -> dict[str, int]:

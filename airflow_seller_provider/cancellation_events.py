@@ -1,0 +1,90 @@
+"""What the example DAG tells other DAGs: one Asset event per connection with canceled items.
+
+The event goes to one asset, ``CANCELLATIONS`` (``seller-center://cancellations``), through
+an alias (``CANCELLATIONS_ALIAS``), because the connections are known only at run time and
+a task emits one plain event per outlet: through an alias it can emit one per connection,
+each with its own ``extra``. A consumer DAG schedules on ``CANCELLATIONS`` and reads each
+triggering event's extra (``dags/seller_center_cancellations_consumer.py``). On Airflow
+2.11 the same names are a Dataset and a DatasetAlias.
+
+The extra holds ids and counts only (JSON, never a secret), bounded by the run's plan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, TypedDict, cast
+
+from airflow_seller_provider.compat import Asset, AssetAlias
+
+CANCELLATIONS_URI = "seller-center://cancellations"
+CANCELLATIONS = Asset(CANCELLATIONS_URI)
+CANCELLATIONS_ALIAS = AssetAlias("seller_center_cancellations")
+
+
+class CancellationEvent(TypedDict):
+    """An event's ``extra``: one connection's canceled items in one run."""
+
+    seller_center_conn_id: str
+    dag_run_id: str
+    canceled: list[int]
+    """Items this run canceled (the API confirmed it, or the lost answer was verified)."""
+    counts: dict[str, int]
+    """``canceled``, ``already_canceled``, ``no_longer_pending``, ``failed``."""
+
+
+def cancellation_events(
+    outcomes: Iterable[Mapping[str, Any]], *, dag_run_id: str, default_conn_id: str
+) -> list[CancellationEvent]:
+    """One event per connection whose cancel tasks canceled something (dry runs: none)."""
+    by_conn: dict[str, CancellationEvent] = {}
+    for outcome in outcomes:
+        if outcome.get("dry_run"):
+            continue
+        conn_id = outcome.get("seller_center_conn_id") or default_conn_id
+        event = by_conn.setdefault(
+            conn_id,
+            {
+                "seller_center_conn_id": conn_id,
+                "dag_run_id": dag_run_id,
+                "canceled": [],
+                "counts": dict.fromkeys(
+                    ("canceled", "already_canceled", "no_longer_pending", "failed"), 0
+                ),
+            },
+        )
+        event["canceled"] += outcome.get("canceled", [])
+        for name in event["counts"]:
+            event["counts"][name] += len(outcome.get(name, []))
+    events = [e for e in by_conn.values() if e["canceled"]]
+    for event in events:
+        event["canceled"].sort()
+    return sorted(events, key=lambda e: e["seller_center_conn_id"])
+
+
+def emit(outlet_events: Any, events: Iterable[CancellationEvent]) -> int:
+    """Add each event to the task's outlet events, through the alias; returns how many."""
+    accessor = outlet_events[CANCELLATIONS_ALIAS]
+    count = 0
+    for event in events:
+        accessor.add(CANCELLATIONS, extra=dict(event))
+        count += 1
+    return count
+
+
+def received(context: Any) -> list[CancellationEvent]:
+    """The events that triggered a consumer's run (Airflow 3: ``triggering_asset_events``;
+    2.11: ``triggering_dataset_events``, keyed by URI), oldest first."""
+    triggering = context.get("triggering_asset_events")
+    if triggering is None:
+        triggering = context.get("triggering_dataset_events") or {}
+    events: Any = []
+    for key in (CANCELLATIONS, CANCELLATIONS.uri, getattr(CANCELLATIONS, "name", None)):
+        try:
+            events = triggering[key]
+        except (KeyError, TypeError):
+            continue
+        if events:
+            break
+    ordered = sorted(events, key=lambda e: (e.timestamp, getattr(e, "id", 0) or 0))
+    return [cast("CancellationEvent", dict(e.extra or {})) for e in ordered]
