@@ -155,15 +155,19 @@ def check_run(stack: Any, capsys: pytest.CaptureFixture[str]) -> None:
 
     jobs = wait_for("both schedulers running and heartbeating", both_alive, 60, every=1)
     queued_by = stack.queued_by(run_id)
-    assert all(t["state"] == "success" for t in tis), states
-    assert all(t["try_number"] == 1 for t in tis), {
+    # The approval branch is skipped when the brake does not trip (by the scheduler: no
+    # try, or by its own first task: one try); every other task succeeded; none ran twice.
+    assert all(t["state"] in ("success", "skipped") for t in tis), states
+    assert all(t["state"] == "success" for t in tis if t["task_id"] in SELLER_CENTER_TASKS)
+    assert all(t["try_number"] <= 1 for t in tis), {
         (t["task_id"], t["map_index"]): t["try_number"] for t in tis
     }
+    ran = [t for t in tis if t["try_number"] == 1]
     messages = re.findall(r"execute_workload\[([0-9a-f-]+)\] received", stack.log("celery-worker"))
     received = len(messages)
-    assert received == len(set(messages)) == len(tis), (
+    assert received == len(set(messages)) == len(ran), (
         f"the worker received {received} workloads ({len(set(messages))} distinct) for "
-        f"{len(tis)} task instances"
+        f"{len(ran)} task instances that ran"
     )
 
     # Every task ran on the Celery worker; the Seller Center ones in the pool, 2 at most
@@ -173,7 +177,7 @@ def check_run(stack: Any, capsys: pytest.CaptureFixture[str]) -> None:
     assert len(cancel_tis) >= batches
     api_tis = [t for t in tis if t["task_id"] in SELLER_CENTER_TASKS]
     assert {t["pool"] for t in api_tis} == {POOL}
-    assert all(t["hostname"] for t in tis)
+    assert all(t["hostname"] for t in ran)
     intervals = [(when(t["start_date"]), when(t["end_date"])) for t in api_tis]
     overlap = max_overlap(intervals)
     assert overlap <= POOL_SLOTS, intervals
@@ -214,7 +218,8 @@ def check_run(stack: Any, capsys: pytest.CaptureFixture[str]) -> None:
             f"{stack.timings['healthy_s']:.1f} s, {DAG_ID} listed after {parsed_s:.1f} s\n"
             f"  schedulers: {len(jobs)} alive, task instances queued by each job: "
             f"{queued_by} (jobs per process: {stack.scheduler_job_ids()}); every task 1 try, "
-            f"worker received {received} workloads for {len(tis)} task instances\n"
+            f"worker received {received} workloads for {len(ran)} task instances that ran "
+            f"({len(tis) - len(ran)} skipped)\n"
             f"  after the trigger: first task ({first['task_id']}) running {first_running:.1f} s,"
             f" first Seller Center request {first_request:.1f} s, run {run['state']} "
             f"{run_s:.1f} s; queued->running per task: median "
