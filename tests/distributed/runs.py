@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..e2e.helpers import DAG_ID, expected_short, items_by_id, main_seller_id
@@ -148,7 +148,6 @@ class Ledger:
 
     before: dict[str, Any]
     predicted: set[int]
-    runs: list[str] = field(default_factory=list)
 
     def check(self, stack: Stack) -> dict[int, int]:
         """Every predicted item canceled exactly once (the sandbox's own count), with reason
