@@ -9,7 +9,21 @@ All are plain JSON: ids, counts and short texts, never a client or a secret.
 
 from __future__ import annotations
 
-from typing import TypedDict
+from collections.abc import Iterable
+from typing import Any, TypedDict
+
+
+def xcom_dicts(value: Any) -> list[dict[str, Any]]:
+    """The payloads an ``xcom_pull`` gave, as a list: one dict (a task), a list or lazy
+    sequence (a mapped task; Airflow 2.11 and 3 give different sequence types), or none.
+    Anything that is not a dict (a failed map index) is left out."""
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        return [value]
+    if isinstance(value, Iterable) and not isinstance(value, str | bytes):
+        return [v for v in value if isinstance(v, dict)]
+    return []
 
 
 class OrderItemRef(TypedDict):
@@ -145,35 +159,8 @@ class ApprovalSummary(TypedDict):
     items: int
 
 
-class ConnectionSummary(TypedDict):
-    """One connection's counts in the run's summary."""
-
-    status: str
-    problem: str | None
-    pending: int
-    short: int
-    canceled: int
-    already_canceled: int
-    no_longer_pending: int
-    would_cancel: int
-    failed: int
-    collateral_canceled: int
-    unknown_stock: int
-    short_by_unit: dict[str, int]
-
-
-class SummaryIds(TypedDict):
-    short: list[int]
-    canceled: list[int]
-    already_canceled: list[int]
-    no_longer_pending: list[int]
-    would_cancel: list[int]
-    failed: list[int]
-    collateral_canceled: list[int]
-
-
-class Summary(TypedDict):
-    """The run's summary (task ``summarize``, XCom key ``summary``)."""
+class Counts(TypedDict):
+    """The counts a summary reports, for the run and for each connection."""
 
     pending: int
     short: int
@@ -187,6 +174,29 @@ class Summary(TypedDict):
     failed: int
     collateral_canceled: int
     short_by_unit: dict[str, int]
+
+
+class ConnectionSummary(Counts):
+    """One connection's counts in the run's summary, and how it ended."""
+
+    status: str
+    problem: str | None
+
+
+class SummaryIds(TypedDict):
+    short: list[int]
+    canceled: list[int]
+    already_canceled: list[int]
+    no_longer_pending: list[int]
+    would_cancel: list[int]
+    failed: list[int]
+    collateral_canceled: list[int]
+
+
+class Summary(Counts):
+    """The run's summary (task ``summarize``, XCom key ``summary``); the counts are the
+    totals over its connections."""
+
     stock: StockInfo | dict[str, object]
     cancel_scope: str | None
     note: str | None

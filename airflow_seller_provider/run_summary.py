@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any, cast
 
 from airflow_seller_provider.payloads import (
     CollateralItem,
     ConnectionSummary,
+    Counts,
     FailedItem,
     FoundPayload,
     OutcomePayload,
@@ -16,74 +17,59 @@ from airflow_seller_provider.payloads import (
     RunPlan,
     Summary,
     SummaryIds,
+    xcom_dicts,
 )
 
 log = logging.getLogger(__name__)
 
 
 def _outcomes(value: Any) -> list[OutcomePayload]:
-    """The cancel tasks' outcomes as XCom gives them (untyped JSON): one, a list (mapped
-    tasks), or none."""
-    if value is None:
-        return []
-    if isinstance(value, dict):
-        value = [value]
-    if isinstance(value, Iterable) and not isinstance(value, str | bytes):
-        return [cast("OutcomePayload", o) for o in value if isinstance(o, dict)]
-    return []
+    """The cancel tasks' outcomes as XCom gives them (untyped JSON)."""
+    return [cast("OutcomePayload", o) for o in xcom_dicts(value)]
 
 
 def empty_summary() -> Summary:
-    ids: SummaryIds = {
-        "short": [],
-        "canceled": [],
-        "already_canceled": [],
-        "no_longer_pending": [],
-        "would_cancel": [],
-        "failed": [],
-        "collateral_canceled": [],
-    }
-    return {
-        "pending": 0,
-        "short": 0,
-        "unknown_stock": 0,
-        "unknown_shipping": 0,
-        "no_business_unit": 0,
-        "canceled": 0,
-        "already_canceled": 0,
-        "no_longer_pending": 0,
-        "would_cancel": 0,
-        "failed": 0,
-        "collateral_canceled": 0,
-        "short_by_unit": {},
-        "stock": {},
-        "cancel_scope": None,
-        "note": None,
-        "ids": ids,
-        "failures": [],
-        "collateral": [],
-        "connections": {},
-        "approval": None,
-        "report": None,
-    }
+    ids: dict[str, list[int]] = {name: [] for name in ID_LISTS}
+    return cast(
+        "Summary",
+        {
+            **dict.fromkeys(COUNTED, 0),
+            "short_by_unit": {},
+            "stock": {},
+            "cancel_scope": None,
+            "note": None,
+            "ids": ids,
+            "failures": [],
+            "collateral": [],
+            "connections": {},
+            "approval": None,
+            "report": None,
+        },
+    )
 
 
-def summary_line(summary: Summary) -> str:
+COUNTED = (
+    "pending",
+    "short",
+    "canceled",
+    "already_canceled",
+    "no_longer_pending",
+    "would_cancel",
+    "failed",
+    "unknown_stock",
+    "unknown_shipping",
+    "no_business_unit",
+    "collateral_canceled",
+)
+"""The integer counts of ``payloads.Counts``, in the order the summary line shows them."""
+ID_LISTS = tuple(SummaryIds.__annotations__)
+"""The id lists of a summary (``SummaryIds``)."""
+
+
+def summary_line(summary: Counts) -> str:
     """``pending=.. short=.. canceled=.. ... short_FACL=..``: one line to read and grep."""
-    counts = {
-        "pending": summary["pending"],
-        "short": summary["short"],
-        "canceled": summary["canceled"],
-        "already_canceled": summary["already_canceled"],
-        "no_longer_pending": summary["no_longer_pending"],
-        "would_cancel": summary["would_cancel"],
-        "failed": summary["failed"],
-        "unknown_stock": summary["unknown_stock"],
-        "unknown_shipping": summary["unknown_shipping"],
-        "no_business_unit": summary["no_business_unit"],
-        "collateral_canceled": summary["collateral_canceled"],
-    }
-    parts = [f"{name}={value}" for name, value in counts.items()]
+    counts = cast("dict[str, Any]", summary)
+    parts = [f"{name}={counts[name]}" for name in COUNTED]
     parts += [f"short_{unit}={count}" for unit, count in sorted(summary["short_by_unit"].items())]
     return " ".join(parts)
 
@@ -178,28 +164,6 @@ def build_summary(
     return summary, problem
 
 
-COUNTED = (
-    "pending",
-    "short",
-    "unknown_stock",
-    "unknown_shipping",
-    "no_business_unit",
-    "canceled",
-    "already_canceled",
-    "no_longer_pending",
-    "would_cancel",
-    "failed",
-    "collateral_canceled",
-)
-ID_LISTS = (
-    "short",
-    "canceled",
-    "already_canceled",
-    "no_longer_pending",
-    "would_cancel",
-    "failed",
-    "collateral_canceled",
-)
 DECISIONS = {"Approve": "approved", "Reject": "rejected"}
 TIMED_OUT = "timed_out"
 
@@ -213,20 +177,16 @@ def approval_decision(answer: Any) -> tuple[str | None, str | None]:
 
 
 def _connection_summary(summary: Summary, status: str, problem: str | None) -> ConnectionSummary:
-    return {
-        "status": status,
-        "problem": problem,
-        "pending": summary["pending"],
-        "short": summary["short"],
-        "canceled": summary["canceled"],
-        "already_canceled": summary["already_canceled"],
-        "no_longer_pending": summary["no_longer_pending"],
-        "would_cancel": summary["would_cancel"],
-        "failed": summary["failed"],
-        "collateral_canceled": summary["collateral_canceled"],
-        "unknown_stock": summary["unknown_stock"],
-        "short_by_unit": summary["short_by_unit"],
-    }
+    counts = cast("dict[str, Any]", summary)
+    return cast(
+        "ConnectionSummary",
+        {
+            **{name: counts[name] for name in COUNTED},
+            "short_by_unit": summary["short_by_unit"],
+            "status": status,
+            "problem": problem,
+        },
+    )
 
 
 def build_run_summary(
@@ -247,7 +207,7 @@ def build_run_summary(
     in the problem; the others' results stand.
     """
     by_conn: dict[str, FoundPayload] = {}
-    for payload in _outcomes(founds):
+    for payload in xcom_dicts(founds):
         found_payload = cast("FoundPayload", payload)
         by_conn[found_payload.get("seller_center_conn_id") or conn_ids[0]] = found_payload
     total = empty_summary()
@@ -303,12 +263,7 @@ def build_run_summary(
     log.info("Summary: %s", summary_line(total))
     if len(conn_ids) > 1:
         for conn_id, conn in total["connections"].items():
-            counts = cast("dict[str, Any]", conn)
-            log.info(
-                "Summary %s: %s",
-                conn_id,
-                " ".join(f"{k}={counts[k]}" for k in COUNTED if k in counts),
-            )
+            log.info("Summary %s: %s", conn_id, summary_line(conn))
     if total["report"]:
         log.info("Report:\n%s", total["report"])
     if not problems:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import cast
 
 from airflow_seller_provider.cancel_plan import (
     APPROVAL_TIMEOUT_MINUTES,
@@ -11,7 +12,7 @@ from airflow_seller_provider.cancel_plan import (
     ON_BRAKE,
     REQUIRE_APPROVAL,
 )
-from airflow_seller_provider.cancellation_events import CANCELLATIONS_ALIAS
+from airflow_seller_provider.cancellation_events import OUTLETS
 from airflow_seller_provider.compat import (
     HITL_AVAILABLE,
     AirflowFailException,
@@ -21,7 +22,7 @@ from airflow_seller_provider.compat import (
     task,
 )
 from airflow_seller_provider.operators.cancel_order_item import CancelOrderItemOperator
-from airflow_seller_provider.payloads import FoundPayload, PlanEntry, Summary
+from airflow_seller_provider.payloads import FoundPayload, PlanEntry, Summary, xcom_dicts
 
 DOC_MD = """
 ### Cancel short-stock order items
@@ -183,6 +184,7 @@ def cancel_short_stock_items() -> None:
     )
     def find_short_items(seller_center_conn_id: str) -> FoundPayload:
         # Imported in the task so that parsing this file stays light.
+        from airflow_seller_provider.client.errors import SellerCenterError
         from airflow_seller_provider.hooks.seller_center import SellerCenterHook
         from airflow_seller_provider.pending_scan import find_short, found_payload
         from airflow_seller_provider.stock_sources import StockSourceError, classify_stock_source
@@ -211,6 +213,11 @@ def cancel_short_stock_items() -> None:
             )
         except StockSourceError as exc:
             raise AirflowFailException(str(exc)) from None
+        except SellerCenterError as exc:
+            if exc.retryable:
+                raise
+            # A bad key or a refused call: a retry would fail the same way.
+            raise AirflowFailException(str(exc)) from None
         return found_payload(result, hook.cancel_scope(), seller_center_conn_id)
 
     @task(trigger_rule="all_done", multiple_outputs=False)
@@ -224,7 +231,7 @@ def cancel_short_stock_items() -> None:
         params = context["params"]
         founds = context["ti"].xcom_pull(task_ids="find_short_items")
         run_plan = plan_run(
-            founds if isinstance(founds, list) else [founds],
+            [cast("FoundPayload", f) for f in xcom_dicts(founds)],
             run_connections(params, hitl_available=HITL_AVAILABLE),
             params,
             hitl_available=HITL_AVAILABLE,
@@ -233,7 +240,7 @@ def cancel_short_stock_items() -> None:
             context["ti"].xcom_push(key=key, value=run_plan[key])
         return run_plan["auto"]
 
-    @task(trigger_rule="all_done", outlets=[CANCELLATIONS_ALIAS])
+    @task(trigger_rule="all_done", outlets=OUTLETS)
     def publish_cancellations() -> int:
         """One Asset event per connection with canceled items (the ids in its extra)."""
         from airflow_seller_provider.cancellation_events import cancellation_events, emit

@@ -8,10 +8,13 @@ events a producing run emitted (Airflow queues a run when the asset is updated).
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from airflow_seller_provider.cancellation_events import CANCELLATIONS, CancellationEvent
 from airflow_seller_provider.compat import dag, get_current_context, task
+
+log = logging.getLogger(__name__)
 
 
 @dag(
@@ -32,9 +35,12 @@ def seller_center_cancellations_consumer() -> None:
         canceled: dict[str, list[int]] = {}
         for event in events:
             canceled.setdefault(event["seller_center_conn_id"], []).extend(event["canceled"])
-            print(
-                f"{event['seller_center_conn_id']}: {len(event['canceled'])} item(s) canceled "
-                f"by run {event['dag_run_id']}: {event['counts']}"
+            log.info(
+                "%s: %d item(s) canceled by run %s (%d failed)",
+                event["seller_center_conn_id"],
+                event["canceled_count"],
+                event["dag_run_id"],
+                event["failed_count"],
             )
         return {conn_id: sorted(ids) for conn_id, ids in canceled.items()}
 

@@ -1,8 +1,10 @@
-"""Fixtures of the browser test: a throw-away Airflow api-server, the sandbox, headless Chromium.
+"""Fixtures of the browser tests: a throw-away Airflow api-server, the sandbox, headless Chromium,
+and (``airflow_components``) a scheduler and dag-processor beside the api-server.
 
-Only ``make test-browser`` (RUN_BROWSER_TESTS=1) gets this far: the test module skips itself
-otherwise, so the default suite needs neither Playwright nor Chromium. Every process started
-here is stopped by its id in the fixture's teardown, with bounded waits, pass or fail.
+Only ``make test-browser`` (RUN_BROWSER_TESTS=1) gets this far: the test modules skip
+themselves otherwise, so the default suite needs neither Playwright nor Chromium. Every
+process started here is stopped by its id in the fixture's teardown, with bounded waits, pass
+or fail.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -70,18 +73,17 @@ def tail(path: Path, chars: int = 4000) -> str:
         return f"({path} unreadable)"
 
 
-def stop(proc: subprocess.Popen, timeout: float = 20) -> None:
-    """SIGTERM the process group this test started (by its id), then SIGKILL if it lingers."""
+def stop(*procs: subprocess.Popen, timeout: float = 20) -> None:
+    """SIGTERM the process groups this test started (by their ids, all at once), wait for
+    their leaders, then SIGKILL whatever is left in those groups."""
     for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            proc.wait(timeout=wait)
-            break
-        except subprocess.TimeoutExpired:
-            continue
+        for proc in procs:
+            with suppress(ProcessLookupError):  # the group is gone already
+                os.killpg(proc.pid, sig)
+        deadline = time.monotonic() + wait
+        for proc in procs:
+            with suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
 
 
 @dataclass
@@ -91,6 +93,9 @@ class Airflow:
     log: Path
     username: str
     password: str
+    env: dict[str, str] = field(repr=False, default_factory=dict)  # what every component gets
+    dags: Path | None = None  # the DAGs folder (empty until a test puts DAG files there)
+    logs: list[Path] = field(default_factory=list)  # every component's log, api-server first
 
     def token(self) -> str:
         """A JWT from the simple auth manager (POST /auth/token), as any API client gets one."""
@@ -141,6 +146,11 @@ def airflow(artifacts: Path) -> Iterator[Airflow]:
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
+        # For the scheduler, when a test starts one (airflow_components): manual runs only
+        # (no run of a DAG's own schedule may touch the sandbox), and few executor workers on
+        # this small machine.
+        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+        "AIRFLOW__CORE__PARALLELISM": "4",
         "NO_PROXY": "127.0.0.1,localhost",
         "no_proxy": "127.0.0.1,localhost",
     }
@@ -183,9 +193,78 @@ def airflow(artifacts: Path) -> Iterator[Airflow]:
                 pass
             time.sleep(0.5)
         password = json.loads(password_file.read_text())[ADMIN]
-        yield Airflow(url=url, home=home, log=log, username=ADMIN, password=password)
+        yield Airflow(
+            url=url,
+            home=home,
+            log=log,
+            username=ADMIN,
+            password=password,
+            env=env,
+            dags=dags,
+            logs=[log],
+        )
     finally:
         stop(proc)
+
+
+COMPONENT_HEALTH = {"scheduler": "scheduler", "dag-processor": "dag_processor"}
+
+
+@contextmanager
+def airflow_components(
+    airflow: Airflow, artifacts: Path, env: dict[str, str], names: tuple[str, ...]
+) -> Iterator[None]:
+    """Start ``airflow <name>`` for each name (e.g. scheduler, dag-processor) with the
+    api-server's environment plus ``env``; wait until the api-server reports each healthy;
+    stop them all by their ids on exit, pass or fail."""
+    procs: list[tuple[str, subprocess.Popen, Path]] = []
+    try:
+        for name in names:
+            log = artifacts / f"airflow-{name}.log"
+            with log.open("w") as out:
+                proc = subprocess.Popen(
+                    [AIRFLOW_BIN, name],
+                    env={**airflow.env, **env},
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,  # its group holds the executor's workers too
+                )
+            procs.append((name, proc, log))
+            airflow.logs.append(log)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        health: dict[str, Any] = {}
+        while True:
+            for name, proc, log in procs:
+                assert proc.poll() is None, f"airflow {name} exited early:\n{tail(log)}"
+            try:
+                health = requests.get(airflow.url + "api/v2/monitor/health", timeout=5).json()
+            except (requests.RequestException, ValueError):
+                health = {}
+            statuses = {
+                name: (health.get(COMPONENT_HEALTH.get(name, name)) or {}).get("status")
+                for name in names
+            }
+            if all(status == "healthy" for status in statuses.values()):
+                break
+            assert time.monotonic() < deadline, (
+                f"not healthy in {START_TIMEOUT_S}s: {statuses}\n"
+                + "\n".join(f"airflow {name}:\n{tail(log)}" for name, _, log in procs)
+            )
+            time.sleep(1)
+        yield
+    finally:
+        stop(*(proc for _, proc, _ in procs))
+        for _, _, log in procs:  # later failures print the api-server's log only
+            airflow.logs.remove(log)
+
+
+def task_log_tails(airflow: Airflow, files: int = 5, chars: int = 2000) -> str:
+    """The newest task logs under the Airflow home (what the tasks themselves said)."""
+    logs = sorted(
+        (airflow.home / "logs").glob("dag_id=*/**/*.log"), key=lambda p: p.stat().st_mtime
+    )[-files:]
+    return "\n".join(f"--- {p.relative_to(airflow.home)}:\n{tail(p, chars)}" for p in logs)
 
 
 @pytest.fixture(scope="session")
@@ -225,7 +304,9 @@ def browser_context(artifacts: Path) -> Iterator[Any]:
 def page(
     request: pytest.FixtureRequest, browser_context: Any, airflow: Airflow, artifacts: Path
 ) -> Iterator[Any]:
-    """A tab; on failure its screenshot, its HTML and the api-server's log tail are kept."""
+    """A tab, signed out (each test signs in itself); on failure its screenshot, its HTML and
+    the Airflow logs' tails are kept."""
+    browser_context.clear_cookies()
     tab = browser_context.new_page()
     try:
         yield tab
@@ -239,5 +320,8 @@ def page(
                 print(f"\nfailure screenshot: {shot}")
             except Exception as exc:  # the page may be what broke
                 print(f"\nno failure screenshot: {exc}")
-            print(f"api-server log ({airflow.log}), last lines:\n{tail(airflow.log)}")
+            for log in airflow.logs:
+                print(f"{log.name} ({log}), last lines:\n{tail(log)}")
+            if len(airflow.logs) > 1:  # tasks ran: a scheduler was started
+                print(f"task logs, newest last:\n{task_log_tails(airflow)}")
         tab.close()

@@ -33,6 +33,8 @@ pytestmark = [
 if RUN:  # installed by `make test-browser` only
     from playwright.sync_api import expect
 
+    from .steps import log_in
+
 REPO = Path(__file__).resolve().parents[2]
 DOCS_SCREENSHOT = REPO / "docs" / "connection-form.png"
 CONN_ID = "seller_center_browser"
@@ -75,15 +77,6 @@ def test_connection_form_end_to_end(page, airflow, sandbox, artifacts):
 
 
 # -- steps -------------------------------------------------------------------------------
-
-
-def log_in(page, airflow) -> None:
-    page.goto(airflow.url)
-    expect(page.get_by_role("heading", name="Sign into Airflow")).to_be_visible()
-    page.get_by_label("Username").fill(airflow.username)
-    page.get_by_label("Password").fill(airflow.password)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("button", name="Admin")).to_be_visible()
 
 
 def open_add_connection(page):

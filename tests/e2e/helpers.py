@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -108,6 +109,7 @@ def expected_short(
 
 
 TEST_DAGS = Path(__file__).resolve().parent / "dags"
+_RUNS = itertools.count()
 
 
 def run_dag(
@@ -129,10 +131,23 @@ def run_dag(
     cmd = [AIRFLOW_BIN, "dags", "test", dag_id]
     if conf:
         cmd += ["-c", json.dumps(conf)]
-    done = subprocess.run(
-        cmd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    # Written as it runs, so that a run that hangs still leaves its log behind.
+    out = (
+        Path(os.environ.get("AIRFLOW_HOME", "/tmp")) / f"dags-test-{os.getpid()}-{next(_RUNS)}.log"
     )
-    return done.returncode, done.stdout + done.stderr
+    with out.open("w+") as sink:
+        proc = subprocess.Popen(cmd, env=env, stdout=sink, stderr=subprocess.STDOUT, text=True)
+        try:
+            code = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=30)
+            sink.seek(0)
+            raise AssertionError(
+                f"airflow dags test ran past {timeout:g} s; its log: {out}\n" + sink.read()[-4000:]
+            ) from None
+        sink.seek(0)
+        return code, sink.read()
 
 
 def run_dag_answering(
