@@ -13,6 +13,7 @@ worked out from its data (``expected_short``). No assertion is about time.
 from __future__ import annotations
 
 import copy
+import json
 import re
 import socket
 import threading
@@ -142,72 +143,115 @@ def dag_records_plan_metrics() -> bool:
     return "record_short_items(" in text and "record_brake_trip(" in text
 
 
-def test_a_dag_run_sends_its_calls_items_and_shortage(airflow_db, statsd):
-    # The sandbox throttles (10 requests/s, the connection does not pace itself) and
-    # fails some requests (E006, HTTP 503 gateway pages, dropped connections): every one is
-    # retried (max_retries 20), so the run succeeds and each failure is a retry.
-    with run_sandbox(
-        seed=3,
-        orders=150,
-        rate_limit=10,
-        fault_rate=0.08,
-        fault_kinds=("E006", "HTTP_503", "drop"),
-    ) as sandbox:
-        before = sandbox.state()
-        predicted = expected_short(before, sandbox.user_id)
-        assert predicted
-        code, log = run_dag(sandbox.airflow_conn_json({"max_retries": 20}))
+def for_conn(samples: list[Sample], conn_id: str) -> list[Sample]:
+    return [s for s in samples if s.tags and s.tag("conn_id") == conn_id]
+
+
+def test_one_run_over_three_connections_sends_each_ones_own(airflow_db, statsd):
+    # sc_busy: a sandbox that throttles (10 requests/s; the connection does not pace itself)
+    # and fails some requests (E006, HTTP 503 gateway pages, dropped connections), every one
+    # retried (max_retries 20). sc_calm: another seller's sandbox, no trouble. sc_badkey:
+    # sc_busy's sandbox with an unknown user: its scan's first call fails (E007), alone.
+    with (
+        run_sandbox(
+            seed=3,
+            orders=150,
+            rate_limit=10,
+            fault_rate=0.08,
+            fault_kinds=("E006", "HTTP_503", "drop"),
+        ) as busy,
+        run_sandbox(seed=11, orders=60) as calm,
+    ):
+        sandboxes = {"sc_busy": busy, "sc_calm": calm}
+        before = {conn: sb.state() for conn, sb in sandboxes.items()}
+        predicted = {
+            conn: expected_short(before[conn], sb.user_id) for conn, sb in sandboxes.items()
+        }
+        assert all(predicted.values())
+        badkey = json.loads(busy.airflow_conn_json({"max_retries": 20}))
+        badkey.update(login="nobody@example.com", password="not-a-key")
+        code, log = run_dag(
+            busy.airflow_conn_json(),
+            {
+                "seller_center_conn_ids": ["sc_busy", "sc_calm", "sc_badkey"],
+                "require_approval": "never",
+            },
+            connections={
+                "sc_busy": busy.airflow_conn_json({"max_retries": 20}),
+                "sc_calm": calm.airflow_conn_json(),
+                "sc_badkey": json.dumps(badkey),
+            },
+        )
         samples = statsd.stop()
-        assert code == 0, save_log(log, "metrics-dag")
-        after = sandbox.state()
-        requests = sandbox.requests_log()
-        cancellations = sandbox.cancellation_counts()
+        save_log(log, "metrics-dag")
+        assert code != 0, "the connection with a bad key must fail the run, at its end"
+        after = {conn: sb.state() for conn, sb in sandboxes.items()}
+        cancellations = {conn: sb.cancellation_counts() for conn, sb in sandboxes.items()}
+        busy_log = busy.requests_log()
+        requests = {
+            "sc_busy": [r for r in busy_log if r["user_id"] == busy.user_id],
+            "sc_badkey": [r for r in busy_log if r["user_id"] == "nobody@example.com"],
+            "sc_calm": calm.requests_log(),
+        }
 
     raw = "\n".join(d.decode() for d in statsd.datagrams)
-    assert sandbox.api_key not in raw and "Signature" not in raw
+    for secret in (busy.api_key, calm.api_key, "not-a-key", "Signature"):
+        assert secret not in raw
     # Airflow's own metrics came the same way: it is Airflow's StatsD client at work.
     assert any(s.name == PREFIX + "ti.finish" for s in samples)
     mine = ours(samples)
     check_legacy_names(mine)
-    assert {s.tag("conn_id") for s in mine if s.tags} == {CONN_ID}
+    assert {s.tag("conn_id") for s in mine if s.tags} == set(requests)
 
-    # API calls: each request the sandbox saw is either retried or ends its call.
-    seen = Counter(
-        (r["action"], OUTCOME_OF_VERDICT.get(r["verdict"], r["verdict"])) for r in requests
-    )
-    calls = tagged(mine, metrics.API_CALLS, "action", "outcome")
-    retries = tagged(mine, metrics.API_RETRIES, "action", "outcome")
-    assert calls + retries == seen
-    assert calls == Counter({key: n for key, n in seen.items() if key[1] == "ok"})
-    assert sum(retries.values()) > 0, "the sandbox's throttling must have caused retries"
-    throttled = Counter(r["action"] for r in requests if r["verdict"] == "E429")
-    assert tagged(mine, metrics.API_THROTTLES, "action") == Counter(
-        {(action,): n for action, n in throttled.items()}
-    )
-    assert sum(throttled.values()) > 0
-    # One duration per call, in milliseconds.
-    durations = [s for s in mine if s.name == metrics.API_DURATION]
-    assert {s.kind for s in durations} == {"ms"} and all(s.value >= 0 for s in durations)
-    per_action = Counter()
-    for (action, _), n in calls.items():
-        per_action[(action,)] += n
-    assert tagged(mine, metrics.API_DURATION, "action") == per_action
+    for conn, seen_requests in requests.items():
+        got = for_conn(mine, conn)
+        # API calls: each request the sandbox saw is either retried or ends its call.
+        seen = Counter(
+            (r["action"], OUTCOME_OF_VERDICT.get(r["verdict"], r["verdict"])) for r in seen_requests
+        )
+        calls = tagged(got, metrics.API_CALLS, "action", "outcome")
+        retries = tagged(got, metrics.API_RETRIES, "action", "outcome")
+        assert calls + retries == seen, conn
+        throttled = Counter((r["action"],) for r in seen_requests if r["verdict"] == "E429")
+        assert tagged(got, metrics.API_THROTTLES, "action") == throttled, conn
+        # One duration per call, in milliseconds.
+        durations = [s for s in got if s.name == metrics.API_DURATION]
+        assert {s.kind for s in durations} == {"ms"} and all(s.value >= 0 for s in durations)
+        per_action: Counter[tuple[str, ...]] = Counter()
+        for (action, _), n in calls.items():
+            per_action[(action,)] += n
+        assert tagged(got, metrics.API_DURATION, "action") == per_action, conn
 
-    # Items: the sandbox's cancellations, each applied once, all counted as canceled.
-    canceled = newly_canceled(before, after)
-    assert canceled == predicted
-    assert {i: cancellations.get(i) for i in canceled} == dict.fromkeys(canceled, 1)
-    assert tagged(mine, metrics.CANCEL_ITEMS, "outcome") == Counter({("canceled",): len(canceled)})
+        if conn == "sc_badkey":
+            # One call, refused: nothing retried, nothing found, nothing canceled.
+            assert sum(calls.values()) == 1 and next(iter(calls))[1] == "E007"
+            assert not retries and not tagged(got, metrics.CANCEL_ITEMS, "outcome")
+            assert not tagged(got, metrics.SHORT_ITEMS, "business_unit")
+            continue
+        assert calls == Counter({key: n for key, n in seen.items() if key[1] == "ok"}), conn
+        if conn == "sc_busy":
+            assert sum(retries.values()) > 0 and sum(throttled.values()) > 0
+        else:
+            assert not retries and not throttled
 
-    if dag_records_plan_metrics():
-        unit_of = {
-            item["order_item_id"]: str(order.get("operator_code") or "").upper()
-            for order in before["orders"]
-            for item in order["items"]
-        }
-        by_unit = Counter((unit_of[i],) for i in predicted)
-        assert tagged(mine, metrics.SHORT_ITEMS, "business_unit") == by_unit
-        assert not tagged(mine, metrics.BRAKE_TRIPS, "limit")
+        # Items: the sandbox's cancellations, each applied once, all counted as canceled.
+        canceled = newly_canceled(before[conn], after[conn])
+        assert canceled == predicted[conn], conn
+        assert {i: cancellations[conn].get(i) for i in canceled} == dict.fromkeys(canceled, 1)
+        assert tagged(got, metrics.CANCEL_ITEMS, "outcome") == Counter(
+            {("canceled",): len(canceled)}
+        ), conn
+
+        if dag_records_plan_metrics():
+            # Short items per business unit: the orders' own units (OperatorCode).
+            unit_of = {
+                item["order_item_id"]: str(order.get("operator_code") or "").upper()
+                for order in before[conn]["orders"]
+                for item in order["items"]
+            }
+            by_unit = Counter((unit_of[i],) for i in predicted[conn])
+            assert tagged(got, metrics.SHORT_ITEMS, "business_unit") == by_unit, conn
+            assert not tagged(got, metrics.BRAKE_TRIPS, "limit"), conn
 
 
 @pytest.mark.skipif(
