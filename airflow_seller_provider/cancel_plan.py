@@ -119,7 +119,7 @@ def check_brake(
     return brake_message(trips) if trips else None
 
 
-def _trips_for(found: FoundPayload, params: Mapping[str, Any]) -> list[BrakeTrip]:
+def trips_for(found: FoundPayload, params: Mapping[str, Any]) -> list[BrakeTrip]:
     return brake_trips(
         len(found["short"]),
         found["pending"],
@@ -146,7 +146,7 @@ def batches_for(found: FoundPayload, params: Mapping[str, Any]) -> list[PlanEntr
 
 def plan_batches(found: FoundPayload, params: Mapping[str, Any]) -> list[PlanEntry]:
     """One connection's batches; raises SafetyBrake past the limits (no approval asked)."""
-    trips = _trips_for(found, params)
+    trips = trips_for(found, params)
     if trips:
         raise SafetyBrake(brake_message(trips))
     return batches_for(found, params)
@@ -236,7 +236,7 @@ def plan_run(
                 }
             )
             continue
-        trips = _trips_for(found, params)
+        trips = trips_for(found, params)
         batches = batches_for(found, params)
         plan: ConnectionPlan = {
             "seller_center_conn_id": conn_id,

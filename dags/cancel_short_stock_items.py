@@ -225,7 +225,8 @@ def cancel_short_stock_items() -> None:
         """The batches to cancel now; the rest of the RunPlan goes under its own XCom keys
         (``held``, ``connections``, ``approval``): Airflow maps only over return values."""
         # all_done: one connection's failed find step must not stop the others' plans.
-        from airflow_seller_provider.cancel_plan import plan_run, run_connections
+        from airflow_seller_provider.cancel_plan import plan_run, run_connections, trips_for
+        from airflow_seller_provider.metrics import record_brake_trip, record_short_items
 
         context = get_current_context()
         params = context["params"]
@@ -236,6 +237,12 @@ def cancel_short_stock_items() -> None:
             params,
             hitl_available=HITL_AVAILABLE,
         )
+        for found in xcom_dicts(founds):
+            conn_id = found["seller_center_conn_id"]
+            record_short_items(conn_id, found["short_by_unit"])
+            if not params["dry_run"]:
+                for trip in trips_for(cast("FoundPayload", found), params):
+                    record_brake_trip(conn_id, trip.limit)
         for key in ("held", "connections", "approval"):
             context["ti"].xcom_push(key=key, value=run_plan[key])
         return run_plan["auto"]
