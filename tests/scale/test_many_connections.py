@@ -424,14 +424,17 @@ def cpu_ticks() -> tuple[int, int]:
     return sum(fields) - idle, sum(fields)
 
 
+def set_pool(stack: Stack, slots: int) -> None:
+    body = {"pool": POOL, "slots": slots, "include_deferred": False}
+    assert stack.api("PATCH", f"/pools/{POOL}", json=body)["slots"] == slots
+
+
 def test_run_time_by_connections(deployment: Deployment, capsys) -> None:
     dep, stack = deployment, deployment.stack
     with reporting(stack):
         rows = []
         for n, slots, latency_ms in SCENARIOS:
-            stack.api(
-                "PATCH", f"/pools/{POOL}", params={"update_mask": "slots"}, json={"slots": slots}
-            )
+            set_pool(stack, slots)
             for cid, sandbox in dep.sandboxes.items():
                 sandbox.load_state(dep.initial[cid])  # the seeded shortages again
                 sandbox.clear_requests_log()
@@ -468,9 +471,7 @@ def test_run_time_by_connections(deployment: Deployment, capsys) -> None:
             )
         for sandbox in dep.sandboxes.values():
             sandbox.set_faults(latency_ms=0)
-        stack.api(
-            "PATCH", f"/pools/{POOL}", params={"update_mask": "slots"}, json={"slots": POOL_SLOTS}
-        )
+        set_pool(stack, POOL_SLOTS)
         dep.figures["by_connections"] = rows
         dep.figures["setup"] = {
             "pool_slots": POOL_SLOTS,
