@@ -110,6 +110,20 @@ def _descendants(roots: list[int]) -> set[int]:
     return found
 
 
+def cpu_seconds(roots: list[int]) -> float:
+    """User + system CPU of the processes below ``roots``, their reaped children included
+    (a task process, once its supervisor has reaped it, counts in the supervisor's)."""
+    ticks = 0
+    for pid in _descendants(roots):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        ticks += sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def _kib(path: str, field: str) -> int:
     try:
         text = Path(path).read_text()
@@ -317,6 +331,9 @@ class Stack:
 
         self._sampler = threading.Thread(target=sample, name="memory-sampler", daemon=True)
         self._sampler.start()
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self.airflow_pids())
 
     def peak_memory(self) -> dict[str, float]:
         return dict(self._peak)
