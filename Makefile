@@ -11,7 +11,7 @@ VENV2 := .venv-airflow2
 BIN2 := $(VENV2)/bin
 LOCK2 := requirements/airflow2-lock.txt
 
-.PHONY: venv venv-airflow2 typecheck test test-unit test-airflow2 test-all lint format demo bench lock clean test-distributed test-faults dist-debs test-browser
+.PHONY: venv venv-airflow2 typecheck test test-unit test-airflow2 test-all lint format demo bench lock clean test-distributed test-faults dist-debs test-browser test-scale
 
 # The suite runs on two workers (pytest-xdist), each with its own Airflow home and metadata
 # DB (tests/conftest.py); worksteal keeps both busy when the long DAG runs come last.
@@ -95,6 +95,12 @@ test-browser: venv
 	  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -q chromium; }
 	$(BIN)/uv pip install --python $(BIN)/python -r requirements/browser.txt
 	RUN_BROWSER_TESTS=1 $(BIN)/python -m pytest tests/browser -p no:cacheprovider
+
+# 20 connections in one run on a live LocalExecutor deployment (tests/scale): the pool cap,
+# one broken connection failing alone, the Asset consumer, run time by connections
+# (docs/many-sellers.md). Needs nothing beyond the default environment.
+test-scale: venv
+	RUN_SCALE_TESTS=1 $(BIN)/python -m pytest tests/scale -p no:cacheprovider
 
 lint: venv
 	$(BIN)/ruff check $(SRC)
