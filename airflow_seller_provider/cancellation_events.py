@@ -1,11 +1,14 @@
-"""What the example DAG tells other DAGs: one Asset event per connection with canceled items.
+"""What the example DAG tells other DAGs: the items it canceled, per connection, as an
+Asset event (a Dataset event on Airflow 2.11).
 
-The event goes to one asset, ``CANCELLATIONS`` (``seller-center://cancellations``), through
-an alias (``CANCELLATIONS_ALIAS``), because the connections are known only at run time and
-a task emits one plain event per outlet: through an alias it can emit one per connection,
-each with its own ``extra``. A consumer DAG schedules on ``CANCELLATIONS`` and reads each
-triggering event's extra (``dags/seller_center_cancellations_consumer.py``). On Airflow
-2.11 the asset is a Dataset, and one event per run carries every connection's (``OUTLETS``).
+One event per producing run on the asset ``CANCELLATIONS`` (``seller-center://cancellations``),
+whose extra holds one entry per connection with canceled items: ``{"dag_run_id": ...,
+"events": [CancellationEvent, ...]}``. One event, not one per connection through an
+AssetAlias, because Airflow 3.3.2 hands an asset-triggered run only the events up to the
+first one that queued it (apache/airflow#54659): the other connections' events would reach
+the consumer one run late, or never if no later event comes. Airflow 2.11's alias events
+also fail under ``dags test``. A consumer DAG schedules on ``CANCELLATIONS`` and reads the
+entries with ``received(context)`` (``dags/seller_center_cancellations_consumer.py``).
 
 The extra holds ids and counts only (JSON, never a secret), bounded by the run's plan.
 """
@@ -15,20 +18,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, TypedDict, cast
 
-from airflow_seller_provider.compat import (
-    AIRFLOW_V_3_0_PLUS,
-    AirflowSkipException,
-    Asset,
-    AssetAlias,
-)
+from airflow_seller_provider.compat import AirflowSkipException, Asset
 
 CANCELLATIONS_URI = "seller-center://cancellations"
 CANCELLATIONS = Asset(CANCELLATIONS_URI)
-CANCELLATIONS_ALIAS = AssetAlias("seller_center_cancellations")
 
 
 class CancellationEvent(TypedDict):
-    """An event's ``extra``: one connection's canceled items in one run."""
+    """One connection's canceled items in one run (an entry of the event's ``events``)."""
 
     seller_center_conn_id: str
     dag_run_id: str
@@ -75,31 +72,27 @@ def cancellation_events(
     return sorted(events, key=lambda e: e["seller_center_conn_id"])
 
 
-OUTLETS = [CANCELLATIONS_ALIAS] if AIRFLOW_V_3_0_PLUS else [CANCELLATIONS]
-"""The publishing task's outlets. Airflow 2.11's alias events fail under ``dags test`` (the
-alias row is not written) and hash their extras, so there the task emits one plain Dataset
-event per run whose extra lists the connections' events: ``{"events": [...]}``."""
+OUTLETS = [CANCELLATIONS]
+"""The publishing task's outlets."""
 
 
-def emit(outlet_events: Any, events: list[CancellationEvent]) -> int:
-    """Add the events to the task's outlet events (see ``OUTLETS``); returns how many.
-
-    With none, nothing is emitted: through the alias nothing is added; on 2.11 the task
-    skips itself, since a plain outlet emits on every success."""
-    if not AIRFLOW_V_3_0_PLUS:
-        if not events:
-            raise AirflowSkipException("Nothing was canceled: no event.")
-        outlet_events[CANCELLATIONS].extra = {"events": [dict(e) for e in events]}
-        return len(events)
-    accessor = outlet_events[CANCELLATIONS_ALIAS]
-    for event in events:
-        accessor.add(CANCELLATIONS, extra=dict(event))
+def emit(outlet_events: Any, events: list[CancellationEvent], *, dag_run_id: str) -> int:
+    """Set the run's one event (see the module's docstring); returns how many connections
+    it names. With nothing canceled the task skips itself: a plain outlet emits on every
+    success, and a consumer should not run for nothing."""
+    if not events:
+        raise AirflowSkipException("Nothing was canceled: no event.")
+    outlet_events[CANCELLATIONS].extra = {
+        "dag_run_id": dag_run_id,
+        "events": [dict(e) for e in events],
+    }
     return len(events)
 
 
 def received(context: Any) -> list[CancellationEvent]:
-    """The events that triggered a consumer's run (Airflow 3: ``triggering_asset_events``;
-    2.11: ``triggering_dataset_events``, keyed by URI), oldest first."""
+    """The per-connection entries of the events that triggered a consumer's run (Airflow 3:
+    ``triggering_asset_events``; 2.11: ``triggering_dataset_events``, keyed by URI), oldest
+    event first."""
     triggering = context.get("triggering_asset_events")
     if triggering is None:
         triggering = context.get("triggering_dataset_events") or {}
@@ -115,6 +108,6 @@ def received(context: Any) -> list[CancellationEvent]:
     found: list[CancellationEvent] = []
     for event in ordered:
         extra = dict(event.extra or {})
-        nested = extra.get("events")  # 2.11: one event per run (see OUTLETS)
+        nested = extra.get("events")
         found += [cast("CancellationEvent", e) for e in (nested or [extra])]
     return found

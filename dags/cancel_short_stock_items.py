@@ -71,9 +71,9 @@ answer within `approval_timeout_minutes`, cancels nothing and fails the run. `al
 before every run's cancellations; `never` fails at the brake (Airflow 2.11 behaves so for
 `on_brake`, and refuses `always`).
 
-**Events:** `publish_cancellations` emits one event per connection with canceled items on
-the asset `seller-center://cancellations` (extra: the connection, the run, the canceled ids,
-counts); `seller_center_cancellations_consumer` is an example DAG scheduled on it.
+**Events:** `publish_cancellations` emits one event per run that canceled items on the asset
+`seller-center://cancellations`; its extra lists, per connection, the canceled ids and
+counts. `seller_center_cancellations_consumer` is an example DAG scheduled on it.
 
 **Pool:** the tasks that call Seller Center (`find_short_items`, `cancel_short_items`,
 `cancel_approved_items`) run in the pool `seller_center`, which caps them across all
@@ -249,7 +249,7 @@ def cancel_short_stock_items() -> None:
 
     @task(trigger_rule="all_done", outlets=OUTLETS)
     def publish_cancellations() -> int:
-        """One Asset event per connection with canceled items (the ids in its extra)."""
+        """One Asset event per run, its extra listing each connection's canceled ids."""
         from airflow_seller_provider.cancellation_events import cancellation_events, emit
         from airflow_seller_provider.run_summary import pull_outcomes
 
@@ -259,7 +259,7 @@ def cancel_short_stock_items() -> None:
             dag_run_id=context["run_id"],
             default_conn_id=str(context["params"]["seller_center_conn_id"]),
         )
-        return emit(context["outlet_events"], events)
+        return emit(context["outlet_events"], events, dag_run_id=context["run_id"])
 
     @task(trigger_rule="all_done", multiple_outputs=False)
     def summarize() -> Summary:
