@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 from airflow_seller_provider.cancel_plan import (
     APPROVAL_TIMEOUT_MINUTES,
@@ -91,6 +92,17 @@ CANCEL_TASK_IDS = (CANCEL_TASK_ID, APPROVED_CANCEL_TASK_ID) if HITL_AVAILABLE el
 SELLER_CENTER_POOL = "seller_center"
 
 
+def run_connections(params: Mapping[str, Any]) -> list[str]:
+    """The run's connections, checked; a bad list or mode fails the task without retries
+    (the plan and summary steps run ``all_done``, so they meet it too)."""
+    from airflow_seller_provider.cancel_plan import run_connections as checked
+
+    try:
+        return checked(params, hitl_available=HITL_AVAILABLE)
+    except ValueError as exc:  # ApprovalUnavailable too
+        raise AirflowFailException(str(exc)) from None
+
+
 @dag(
     dag_id="cancel_short_stock_items",
     schedule=timedelta(minutes=30),
@@ -169,13 +181,8 @@ def cancel_short_stock_items() -> None:
     # multiple_outputs=False: each payload is one XCom value, whatever its declared type.
     @task(multiple_outputs=False)
     def list_connections() -> list[str]:
-        from airflow_seller_provider.cancel_plan import ApprovalUnavailable, run_connections
-
-        try:
-            # Checked before any request: a bad list or mode must not cost an API scan.
-            return run_connections(get_current_context()["params"], hitl_available=HITL_AVAILABLE)
-        except (ApprovalUnavailable, ValueError) as exc:
-            raise AirflowFailException(str(exc)) from None
+        # Checked before any request: a bad list or mode must not cost an API scan.
+        return run_connections(get_current_context()["params"])
 
     @task(
         pool=SELLER_CENTER_POOL,
@@ -225,7 +232,7 @@ def cancel_short_stock_items() -> None:
         """The batches to cancel now; the rest of the RunPlan goes under its own XCom keys
         (``held``, ``connections``, ``approval``): Airflow maps only over return values."""
         # all_done: one connection's failed find step must not stop the others' plans.
-        from airflow_seller_provider.cancel_plan import plan_run, run_connections, trips_for
+        from airflow_seller_provider.cancel_plan import plan_run, trips_for
         from airflow_seller_provider.metrics import record_brake_trip, record_short_items
 
         context = get_current_context()
@@ -233,7 +240,7 @@ def cancel_short_stock_items() -> None:
         founds = context["ti"].xcom_pull(task_ids="find_short_items")
         run_plan = plan_run(
             [cast("FoundPayload", f) for f in xcom_dicts(founds)],
-            run_connections(params, hitl_available=HITL_AVAILABLE),
+            run_connections(params),
             params,
             hitl_available=HITL_AVAILABLE,
         )
@@ -263,14 +270,13 @@ def cancel_short_stock_items() -> None:
 
     @task(trigger_rule="all_done", multiple_outputs=False)
     def summarize() -> Summary:
-        from airflow_seller_provider.cancel_plan import run_connections
         from airflow_seller_provider.run_summary import summarize_run
 
         context = get_current_context()
         ti = context["ti"]
         summary, problem = summarize_run(
             ti,
-            run_connections(context["params"], hitl_available=HITL_AVAILABLE),
+            run_connections(context["params"]),
             cancel_task_ids=CANCEL_TASK_IDS,
             approval_task_id=APPROVAL_TASK_ID if HITL_AVAILABLE else None,
         )

@@ -137,9 +137,11 @@ def test_without_hitl_always_is_refused_and_on_brake_fails(airflow_db):
     with run_sandbox(seed=SEED, orders=ORDERS) as sandbox:
         before = sandbox.state()
         predicted = expected_short(before, sandbox.user_id)
+        sandbox.clear_requests_log()
         code, log = run_dag(sandbox.airflow_conn_json(), {"require_approval": "always"})
         assert code != 0
         assert "require_approval='always' needs Airflow 3.1+" in log
+        assert sandbox.requests_log() == [], "refused before any request"
         code, log = run_dag(sandbox.airflow_conn_json(), tripping_conf(predicted))
         assert code != 0 and "Safety brake" in log
         assert sandbox.state()["orders"] == before["orders"]
