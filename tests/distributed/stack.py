@@ -22,12 +22,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import requests
 
+from ..live_processes import descendants, free_port, memory_of, wait_for
 from .postgres import Postgres
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,66 +36,6 @@ BIN = Path(sys.executable).parent
 AIRFLOW = str(BIN / "airflow")
 POOL = "seller_center"
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(what: str, check: Callable[[], T | None], timeout: float, every: float = 0.5) -> T:
-    """Call ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            result = check()
-            if result:
-                return result
-        except (OSError, requests.RequestException, ValueError) as exc:
-            last_error = exc
-        time.sleep(every)
-    raise TimeoutError(f"{what}: not within {timeout:.0f} s (last error: {last_error!r})")
-
-
-def _descendants(roots: list[int]) -> set[int]:
-    """The given pids and every live process below them (from /proc)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
-    found: set[int] = set()
-    todo = [pid for pid in roots if Path(f"/proc/{pid}").exists()]
-    while todo:
-        pid = todo.pop()
-        if pid not in found:
-            found.add(pid)
-            todo.extend(children.get(pid, []))
-    return found
-
-
-def _kib(path: str, field: str) -> int:
-    try:
-        text = Path(path).read_text()
-    except OSError:
-        return 0
-    match = re.search(rf"^{field}:\s+(\d+) kB", text, re.MULTILINE)
-    return int(match.group(1)) if match else 0
-
-
-def memory_of(roots: list[int]) -> dict[str, float]:
-    """RSS and PSS (shared pages split between the processes sharing them) in MiB."""
-    pids = _descendants(roots)
-    rss = sum(_kib(f"/proc/{pid}/status", "VmRSS") for pid in pids)
-    pss = sum(_kib(f"/proc/{pid}/smaps_rollup", "Pss") for pid in pids)
-    return {"processes": len(pids), "rss_mib": rss / 1024, "pss_mib": pss / 1024}
 
 
 class Stack:
@@ -236,7 +176,7 @@ class Stack:
         descendant that left it): a crash, no clean-up runs. It stays listed for stop().
         Returns its pid."""
         proc = self.procs.pop(name)
-        below = _descendants([proc.pid])
+        below = descendants([proc.pid])
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         for pid in below:

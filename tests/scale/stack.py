@@ -16,21 +16,21 @@ import base64
 import contextlib
 import json
 import os
-import re
 import secrets
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import requests
+
+from ..live_processes import cpu_seconds, free_port, memory_of, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 DAGS_FOLDER = REPO / "dags"
@@ -56,27 +56,6 @@ def dag_policy(dag):
 '''
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(what: str, check: Callable[[], T | None], timeout: float, every: float = 0.5) -> T:
-    """Call ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            result = check()
-            if result:
-                return result
-        except (OSError, requests.RequestException, ValueError, sqlite3.Error) as exc:
-            last_error = exc
-        time.sleep(every)
-    raise TimeoutError(f"{what}: not within {timeout:.0f} s (last error: {last_error!r})")
-
-
 def when(text: str | None) -> datetime | None:
     """An API or metadata-DB timestamp as an aware datetime (None stays None)."""
     if not text:
@@ -86,58 +65,6 @@ def when(text: str | None) -> datetime | None:
     if parsed.tzinfo is None:  # SQLite keeps UTC without an offset
         parsed = parsed.replace(tzinfo=UTC)
     return parsed
-
-
-def _descendants(roots: list[int]) -> set[int]:
-    """The given pids and every live process below them (from /proc)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
-    found: set[int] = set()
-    todo = [pid for pid in roots if Path(f"/proc/{pid}").exists()]
-    while todo:
-        pid = todo.pop()
-        if pid not in found:
-            found.add(pid)
-            todo.extend(children.get(pid, []))
-    return found
-
-
-def cpu_seconds(roots: list[int]) -> float:
-    """User + system CPU of the processes below ``roots``, their reaped children included
-    (a task process, once its supervisor has reaped it, counts in the supervisor's)."""
-    ticks = 0
-    for pid in _descendants(roots):
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        ticks += sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def _kib(path: str, field: str) -> int:
-    try:
-        text = Path(path).read_text()
-    except OSError:
-        return 0
-    match = re.search(rf"^{field}:\s+(\d+) kB", text, re.MULTILINE)
-    return int(match.group(1)) if match else 0
-
-
-def memory_of(roots: list[int]) -> dict[str, float]:
-    """Processes and PSS (shared pages split between the processes sharing them) in MiB."""
-    pids = _descendants(roots)
-    pss = sum(_kib(f"/proc/{pid}/smaps_rollup", "Pss") for pid in pids)
-    return {"processes": len(pids), "pss_mib": pss / 1024}
 
 
 class Stack:
