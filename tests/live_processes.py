@@ -1,5 +1,6 @@
-"""Process helpers the live-Airflow test stacks share (tests/distributed, tests/scale):
-free ports, bounded waits, and what a process tree costs (CPU, memory, from /proc)."""
+"""Helpers the live-Airflow test stacks share (tests/distributed, tests/scale): free ports,
+bounded waits, the metadata DB's migration, timestamps and overlaps of task tries, and
+what a process tree costs (CPU, memory, from /proc)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import os
 import re
 import socket
 import sqlite3
+import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -89,3 +92,43 @@ def cpu_seconds(roots: list[int]) -> float:
         fields = stat.rsplit(")", 1)[1].split()
         ticks += sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def migrate_db(airflow: str, env: Mapping[str, str], home: Path, log: Path) -> float:
+    """``airflow db migrate`` (bounded), its output kept in ``log``; returns its seconds."""
+    started = time.monotonic()
+    done = subprocess.run(
+        [airflow, "db", "migrate"],
+        env=dict(env),
+        cwd=home,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    log.write_text(done.stdout + done.stderr)
+    if done.returncode != 0:
+        raise RuntimeError(f"airflow db migrate exited with {done.returncode}")
+    return time.monotonic() - started
+
+
+def when(text: str | None) -> datetime | None:
+    """An API or metadata-DB timestamp as an aware datetime (None stays None)."""
+    if not text:
+        return None
+    text = str(text).replace("Z", "+00:00").replace(" ", "T")
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:  # SQLite keeps UTC without an offset
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
+
+
+def max_overlap(intervals: list[tuple[datetime, datetime]]) -> int:
+    """The most intervals open at one instant (an end before a start at the same time)."""
+    events = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals])
+    running = peak = 0
+    for _, step in events:
+        running += step
+        peak = max(peak, running)
+    return peak

@@ -34,9 +34,8 @@ import pytest
 from airflow_seller_provider.sandbox.testing import Sandbox, run_sandbox
 
 from ..e2e.helpers import (
-    SELLER_SHIPS,
+    competing_items,
     expected_short,
-    main_seller_id,
     newly_canceled,
     seller_center_figures,
 )
@@ -343,20 +342,10 @@ def pair_of_items(state: dict[str, Any]) -> dict[int, tuple[str, str]]:
 
 
 def pending_by_pair(state: dict[str, Any]) -> collections.Counter[tuple[str, str]]:
-    """The pending items the shortage rule weighs per (unit, SKU): the seller's own orders in
-    a known unit, shipped by the seller (the filter of ``expected_short``)."""
-    seller = main_seller_id(state, USER_ID)
-    counts: collections.Counter[tuple[str, str]] = collections.Counter()
-    for order in state["orders"]:
-        unit = str(order.get("operator_code") or "").upper()
-        if order["seller_id"] != seller or unit not in UNITS:
-            continue
-        if str(order.get("shipping_type", "")).lower() == "own warehouse":
-            continue
-        for item in order["items"]:
-            if item["status"] == "pending" and item["shipping_type"].lower() in SELLER_SHIPS:
-                counts[(unit, item["sku"])] += 1
-    return counts
+    """The pending items the shortage rule weighs per (unit, SKU) (``competing_items``)."""
+    return collections.Counter(
+        (unit, item["sku"]) for unit, _, item in competing_items(state, USER_ID)
+    )
 
 
 def write_page_screenshot(page, artifacts: Path) -> None:

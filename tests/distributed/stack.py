@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 import requests
 
-from ..live_processes import descendants, free_port, memory_of, wait_for
+from ..live_processes import descendants, free_port, memory_of, migrate_db, wait_for
 from .postgres import Postgres
 
 REPO = Path(__file__).resolve().parents[2]
@@ -380,21 +380,9 @@ class Stack:
         self.start_sandbox()
 
         (self.home / "passwords.json").write_text(json.dumps({"admin": self.password}))
-        started = time.monotonic()
-        migrate = subprocess.run(
-            [AIRFLOW, "db", "migrate"],
-            env=self.env(),
-            cwd=self.home,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
+        self.timings["db_migrate_s"] = migrate_db(
+            AIRFLOW, self.env(), self.home, self.logs / "db-migrate.log"
         )
-        (self.logs / "db-migrate.log").write_text(migrate.stdout + migrate.stderr)
-        if migrate.returncode != 0:
-            raise RuntimeError(f"airflow db migrate exited with {migrate.returncode}")
-        self.timings["db_migrate_s"] = time.monotonic() - started
 
         self.started = started = time.monotonic()
         for n in range(1, self.schedulers + 1):

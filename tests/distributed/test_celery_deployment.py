@@ -16,12 +16,12 @@ import math
 import os
 import re
 import time
-from datetime import datetime
 from typing import Any
 
 import pytest
 
 from ..e2e.helpers import DAG_ID
+from ..live_processes import max_overlap, when
 from ..secret_guard import find_leaks, hide_secrets, register_secret
 from .conftest import start_stack
 from .runs import (
@@ -65,20 +65,6 @@ RUN_TIMEOUT_S = 300
 # A scheduler job is alive while its heartbeat (every 5 s) is younger than Airflow's own
 # [scheduler] scheduler_health_check_threshold default.
 HEARTBEAT_FRESH_S = 30
-
-
-def when(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
-
-
-def max_overlap(intervals: list[tuple[datetime, datetime]]) -> int:
-    """The most intervals open at one instant (an end before a start at the same time)."""
-    events = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals])
-    running = peak = 0
-    for _, step in events:
-        running += step
-        peak = max(peak, running)
-    return peak
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,23 @@ def seller_center_figures(state: dict[str, Any], user_id: str) -> dict[tuple[str
     }
 
 
+def competing_items(
+    state: dict[str, Any], user_id: str
+) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """(unit, order, item) for each item the rule weighs: pending, shipped by the seller
+    (not Fulfillment), in an order of the user's seller with a known business unit."""
+    seller = main_seller_id(state, user_id)
+    for order in state["orders"]:
+        unit = str(order.get("operator_code") or "").upper()
+        if order["seller_id"] != seller or unit not in UNITS:
+            continue
+        if str(order.get("shipping_type", "")).lower() == "own warehouse":
+            continue
+        for item in order["items"]:
+            if item["status"] == "pending" and item["shipping_type"].lower() in SELLER_SHIPS:
+                yield unit, order, item
+
+
 def expected_short(
     state: dict[str, Any],
     user_id: str,
@@ -65,21 +83,12 @@ def expected_short(
     whole, oldest first, a short package leaves its units."""
     if figures is None:
         figures = seller_center_figures(state, user_id)
-    seller = main_seller_id(state, user_id)
     queues: dict[tuple[str, str], list[tuple[str, int, int, str]]] = {}
-    for order in state["orders"]:
-        unit = str(order.get("operator_code") or "").upper()
-        if order["seller_id"] != seller or unit not in UNITS:
-            continue
-        if str(order.get("shipping_type", "")).lower() == "own warehouse":
-            continue
-        for it in order["items"]:
-            if it["status"] != "pending" or it["shipping_type"].lower() not in SELLER_SHIPS:
-                continue
-            package = it["package_id"] or f"item-{it['order_item_id']}"
-            queues.setdefault((unit, it["sku"]), []).append(
-                (order["created_at"], order["order_id"], it["order_item_id"], package)
-            )
+    for unit, order, it in competing_items(state, user_id):
+        package = it["package_id"] or f"item-{it['order_item_id']}"
+        queues.setdefault((unit, it["sku"]), []).append(
+            (order["created_at"], order["order_id"], it["order_item_id"], package)
+        )
     supply: dict[tuple[str, str], int] = {}
     for key, queue in queues.items():
         figure = figures.get(key, figures.get((None, key[1])))

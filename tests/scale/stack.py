@@ -24,13 +24,12 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import requests
 
-from ..live_processes import cpu_seconds, free_port, memory_of, wait_for
+from ..live_processes import cpu_seconds, free_port, memory_of, migrate_db, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 DAGS_FOLDER = REPO / "dags"
@@ -54,17 +53,6 @@ def dag_policy(dag):
 
         dag.timetable = NullTimetable()
 '''
-
-
-def when(text: str | None) -> datetime | None:
-    """An API or metadata-DB timestamp as an aware datetime (None stays None)."""
-    if not text:
-        return None
-    text = str(text).replace("Z", "+00:00").replace(" ", "T")
-    parsed = datetime.fromisoformat(text)
-    if parsed.tzinfo is None:  # SQLite keeps UTC without an offset
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed
 
 
 class Stack:
@@ -195,21 +183,9 @@ class Stack:
         (self.home / "passwords.json").write_text(json.dumps({"admin": self.password}))
         (self.home / "config").mkdir(exist_ok=True)
         (self.home / "config" / "airflow_local_settings.py").write_text(LOCAL_SETTINGS)
-        started = time.monotonic()
-        migrate = subprocess.run(
-            [AIRFLOW, "db", "migrate"],
-            env=self.env(),
-            cwd=self.home,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
+        self.timings["db_migrate_s"] = migrate_db(
+            AIRFLOW, self.env(), self.home, self.logs / "db-migrate.log"
         )
-        (self.logs / "db-migrate.log").write_text(migrate.stdout + migrate.stderr)
-        if migrate.returncode != 0:
-            raise RuntimeError(f"airflow db migrate exited with {migrate.returncode}")
-        self.timings["db_migrate_s"] = time.monotonic() - started
 
         started = time.monotonic()
         self.spawn(

@@ -33,7 +33,6 @@ import statistics
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +41,9 @@ import pytest
 from airflow_seller_provider.sandbox.testing import Sandbox, run_sandbox
 
 from ..e2e.helpers import expected_short, items_by_id
+from ..live_processes import max_overlap, when
 from ..secret_guard import find_leaks, hide_secrets, register_secret
-from .stack import CONSUMER, POOL, PRODUCER, Stack, wait_for, when
+from .stack import CONSUMER, POOL, PRODUCER, Stack, wait_for
 
 pytestmark = [
     pytest.mark.scale,
@@ -284,16 +284,6 @@ def check_consumer(dep: Deployment, produced: Produced) -> dict[str, list[int]]:
         f"connection): {sources}"
     )
     return got
-
-
-def max_overlap(intervals: list[tuple[datetime, datetime]]) -> int:
-    """The most intervals open at one instant (an end before a start at the same time)."""
-    events = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals])
-    running = peak = 0
-    for _, step in events:
-        running += step
-        peak = max(peak, running)
-    return peak
 
 
 def pool_tries(stack: Stack, run_id: str) -> list[dict[str, Any]]:
