@@ -10,6 +10,7 @@ from __future__ import annotations
 from airflow.providers.common.compat.sdk import (
     AirflowException,
     AirflowFailException,
+    AirflowNotFoundException,
     AirflowSkipException,
     Asset,
     AssetAlias,
@@ -48,6 +49,7 @@ __all__ = [
     "HITL_AVAILABLE",
     "AirflowException",
     "AirflowFailException",
+    "AirflowNotFoundException",
     "AirflowSkipException",
     "Asset",
     "AssetAlias",

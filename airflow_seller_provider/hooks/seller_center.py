@@ -6,7 +6,12 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow_seller_provider.client.errors import SellerCenterError
-from airflow_seller_provider.compat import AirflowFailException, BaseHook, mask_secret
+from airflow_seller_provider.compat import (
+    AirflowFailException,
+    AirflowNotFoundException,
+    BaseHook,
+    mask_secret,
+)
 from airflow_seller_provider.connection_fields import (
     CANCEL_SCOPES,
     DEFAULT_BASE_URL,
@@ -67,6 +72,19 @@ class SellerCenterHook(BaseHook):
     def __repr__(self) -> str:
         return f"SellerCenterHook(seller_center_conn_id={self.seller_center_conn_id!r})"
 
+    def _connection(self) -> Any:
+        """The Airflow connection; one that is not defined anywhere fails without retries
+        (a retry finds it no more than the first try did)."""
+        conn_id = self.seller_center_conn_id
+        try:
+            return self.get_connection(conn_id)
+        except AirflowNotFoundException:
+            raise ConnectionConfigError(
+                f"Connection {conn_id!r} is not defined: create it (Admin > Connections, "
+                f"AIRFLOW_CONN_{conn_id.upper()} or a secrets backend) or use the id of one "
+                "that exists."
+            ) from None
+
     # Airflow 2.11 builds the connection form from these two methods; Airflow 3 reads the same
     # definition (connection_fields.py) from the provider info and never calls them.
     @classmethod
@@ -91,7 +109,7 @@ class SellerCenterHook(BaseHook):
     def client_kwargs(self) -> dict[str, Any]:
         """The client's arguments read from the connection, checked field by field."""
         conn_id = self.seller_center_conn_id
-        conn = self.get_connection(conn_id)
+        conn = self._connection()
         api_key = conn.password
         if not _blank(api_key):
             mask_secret(api_key)
@@ -160,7 +178,7 @@ class SellerCenterHook(BaseHook):
 
     def cancel_scope(self) -> str:
         """The connection's extra ``cancel_scope``: ``item`` (default) or ``package``."""
-        extra = self.get_connection(self.seller_center_conn_id).extra_dejson or {}
+        extra = self._connection().extra_dejson or {}
         value = extra.get("cancel_scope")
         if _blank(value):
             return CANCEL_SCOPES[0]

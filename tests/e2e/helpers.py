@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import json
 import os
 import re
+import select
+import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +121,76 @@ def expected_short(
 
 
 TEST_DAGS = Path(__file__).resolve().parent / "dags"
+REPO = Path(__file__).resolve().parents[2]
 _RUNS = itertools.count()
+
+
+def _without_connections(env: Mapping[str, str]) -> dict[str, str]:
+    """The environment but the connections (and pytest's own PYTEST_CURRENT_TEST)."""
+    return {
+        k: v
+        for k, v in env.items()
+        if not k.startswith("AIRFLOW_CONN_") and k != "PYTEST_CURRENT_TEST"
+    }
+
+
+# The worker's environment as conftest set it up, before any test changed it: runs in it
+# (whatever their connections) may go to the warm runner (tests/e2e/dag_runner.py).
+_BASE_ENV = _without_connections(os.environ)
+COLD_RUNS = "ASP_COLD_DAG_RUNS"
+
+
+class WarmRunner:
+    """This worker's ``tests.e2e.dag_runner`` process: ``airflow dags test`` without paying
+    Airflow's start-up on every run."""
+
+    def __init__(self) -> None:
+        home = Path(_BASE_ENV["AIRFLOW_HOME"])
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.e2e.dag_runner", str(home / "dag-runner.log")],
+            cwd=REPO,
+            env=_BASE_ENV,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        self._reply(120, "start")
+
+    def _reply(self, timeout: float, what: str) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        line = self.proc.stdout.readline() if ready else ""
+        if not line:
+            self.close()
+            raise TimeoutError(f"the warm dags-test runner gave no answer to {what}")
+        return json.loads(line)
+
+    def run(self, argv: list[str], connections: dict[str, str], log: Path, timeout: float) -> int:
+        assert self.proc.stdin is not None
+        request = {"argv": argv, "connections": connections, "log": str(log)}
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        self.proc.stdin.flush()
+        return int(self._reply(timeout, f"{argv} within {timeout:g} s")["code"])
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def close(self) -> None:
+        if self.alive():
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+
+_warm: WarmRunner | None = None
+
+
+def _warm_runner() -> WarmRunner:
+    global _warm
+    if _warm is None or not _warm.alive():
+        _warm = WarmRunner()
+        atexit.register(_warm.close)
+    return _warm
 
 
 def run_dag(
@@ -130,22 +202,34 @@ def run_dag(
     timeout: float = 600,
     connections: dict[str, str] | None = None,
 ) -> tuple[int, str]:
-    """``airflow dags test`` in a fresh process (a fresh DAG object every run);
-    ``connections``: more connections, id -> JSON."""
+    """``airflow dags test`` with a fresh DAG object every run; ``connections``: more
+    connections, id -> JSON. In the worker's own environment (connections aside) it runs
+    in the warm runner; otherwise (another DAGs folder, a test's settings, or
+    ``ASP_COLD_DAG_RUNS=1``) in a fresh ``airflow`` process."""
     env = {**os.environ, "AIRFLOW_CONN_SELLER_CENTER_DEFAULT": conn_json}
     for conn_id, value in (connections or {}).items():
         env[f"AIRFLOW_CONN_{conn_id.upper()}"] = value
     if dags_folder is not None:
         env["AIRFLOW__CORE__DAGS_FOLDER"] = str(dags_folder)
-    cmd = [AIRFLOW_BIN, "dags", "test", dag_id]
+    argv = ["dags", "test", dag_id]
     if conf:
-        cmd += ["-c", json.dumps(conf)]
+        argv += ["-c", json.dumps(conf)]
     # Written as it runs, so that a run that hangs still leaves its log behind.
     out = (
         Path(os.environ.get("AIRFLOW_HOME", "/tmp")) / f"dags-test-{os.getpid()}-{next(_RUNS)}.log"
     )
+    warm = not os.environ.get(COLD_RUNS) and _without_connections(env) == _BASE_ENV
+    if warm:
+        conns = {k: v for k, v in env.items() if k.startswith("AIRFLOW_CONN_")}
+        try:
+            code = _warm_runner().run(argv, conns, out, timeout)
+        except TimeoutError as exc:
+            raise AssertionError(f"{exc}; its log: {out}\n" + out.read_text()[-4000:]) from None
+        return code, out.read_text()
     with out.open("w+") as sink:
-        proc = subprocess.Popen(cmd, env=env, stdout=sink, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(
+            [AIRFLOW_BIN, *argv], env=env, stdout=sink, stderr=subprocess.STDOUT, text=True
+        )
         try:
             code = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -171,7 +255,7 @@ def run_dag_answering(
     answerer saw (subject, Markdown body) with what it did."""
     answerer = subprocess.Popen(
         [sys.executable, "-m", "tests.e2e.hitl_answer", answer, "--wait", str(timeout)],
-        cwd=Path(__file__).resolve().parents[2],
+        cwd=REPO,
         env=dict(os.environ),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

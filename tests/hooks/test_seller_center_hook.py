@@ -102,6 +102,15 @@ def test_bad_connection_names_conn_and_field(monkeypatch, fields, needle):
     assert API_KEY not in message
 
 
+def test_a_connection_that_is_not_defined_fails_without_retries(monkeypatch):
+    monkeypatch.delenv("AIRFLOW_CONN_SC_NOWHERE", raising=False)
+    for call in (lambda h: h.get_conn(), lambda h: h.cancel_scope()):
+        with pytest.raises(ConnectionConfigError) as info:  # an AirflowFailException
+            call(SellerCenterHook("sc_nowhere"))
+        assert "'sc_nowhere' is not defined" in str(info.value)
+        assert "AIRFLOW_CONN_SC_NOWHERE" in str(info.value)
+
+
 def test_test_connection_success(monkeypatch):
     set_conn(monkeypatch)
     with responses.RequestsMock() as mocked:
