@@ -25,6 +25,7 @@ import random
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -109,11 +110,21 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
 
 
 class Pacer:
-    """Evenly paced requests-per-second budget, shared by every thread using one client.
+    """A requests-per-second budget shared by every thread using one client.
 
-    Each caller reserves the next free slot under a lock and waits outside it, so N calls
-    made at once start 1/R apart and a steady stream runs close to R per second. An idle
-    spell does not bank a burst.
+    Two rules, both kept for every request:
+
+    - **a burst of half a second:** calls are paced 1/rate apart, but up to ``burst``
+      (``rate // 2``, at least 1) may start ahead of that pace (a token bucket of ``burst``
+      tokens refilled at ``rate``, computed as GCRA). A scan's first calls (the pages and
+      item batches the first page makes known) then need not queue 1/rate apart;
+    - **never more than the budget in a second:** at most ``floor(rate)`` (at least 1)
+      starts in any window of ``floor(rate) / rate`` seconds: one second for a whole-number
+      rate, ``1/rate`` seconds below one request per second.
+
+    A steady stream therefore runs at the rate, as before; and a server that counts a
+    token bucket of one second's budget keeps half of it free for network jitter. Each
+    caller reserves its slot under a lock and waits outside it.
     """
 
     def __init__(self, rate: float) -> None:
@@ -121,14 +132,25 @@ class Pacer:
             raise ValueError(f"rate limit {rate!r} must be a positive number of requests/s")
         self.rate = float(rate)
         self.interval = 1.0 / self.rate
+        self.burst = max(1, int(self.rate // 2))
+        self.per_window = max(1, int(self.rate))
+        self.window = self.per_window / self.rate  # one second for a whole-number rate
         self._lock = threading.Lock()
-        self._next = -math.inf
+        self._due = -math.inf  # GCRA's theoretical time of the next paced start
+        self._starts: deque[float] = deque(maxlen=self.per_window)  # the latest starts
 
     def reserve(self, now: float) -> float:
         """Take the next slot; returns how long to wait (seconds) before using it."""
         with self._lock:
-            slot = max(now, self._next)
-            self._next = slot + self.interval
+            slot = max(now, self._due - (self.burst - 1) * self.interval)
+            if slot - now < 1e-9:  # sums of intervals drift by a few ulps
+                slot = now
+            if self._starts:
+                slot = max(slot, self._starts[-1])  # slots are handed out in order
+            if len(self._starts) == self.per_window:
+                slot = max(slot, self._starts[0] + self.window)
+            self._due = max(self._due, slot) + self.interval
+            self._starts.append(slot)
         return slot - now
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import platform
 import threading
 from datetime import timedelta
@@ -486,17 +487,37 @@ def test_a_caller_session_is_used_and_left_open(rsps, make_client) -> None:
 # ------------------------------------------------------------------- pacing
 
 
-def test_rate_limiter_spaces_slots_evenly() -> None:
-    limiter = Pacer(4.0)
-    assert [limiter.reserve(100.0) for _ in range(4)] == [0.0, 0.25, 0.5, 0.75]
-    # later callers queue behind the reserved slots; an idle spell banks no burst
+def starts_in_any_window(slots: list[float], width: float) -> int:
+    return max(sum(1 for t in slots if a <= t < a + width) for a in slots)
+
+
+@pytest.mark.parametrize("rate", [0.5, 1, 2.5, 4, 5, 10, 45, 100])
+def test_pacer_never_exceeds_the_budget_in_a_second_and_keeps_its_rate(rate) -> None:
+    limiter = Pacer(rate)
+    slots = [limiter.reserve(0.0) for _ in range(int(10 * rate) + 10)]
+    assert slots == sorted(slots)
+    assert starts_in_any_window(slots, 1.0) <= max(1, math.ceil(rate))
+    # The burst is half a second of the budget (at least 1), then the pace is the rate.
+    assert slots.count(0.0) == max(1, int(rate // 2))
+    assert (len(slots) - 1) / slots[-1] == pytest.approx(rate, rel=0.12)
+
+
+def test_pacer_bursts_half_a_second_then_paces() -> None:
+    limiter = Pacer(4.0)  # a burst of 2, then 0.25 s apart, at most 4 in any second
+    assert [limiter.reserve(100.0) for _ in range(5)] == [0.0, 0.0, 0.25, 0.5, 1.0]
+    # later callers queue behind the reserved slots
     assert limiter.reserve(100.5) == pytest.approx(0.5)
-    assert limiter.reserve(200.0) == 0.0
-    assert limiter.reserve(200.0) == 0.25
+    # an idle spell banks no more than the burst
+    assert [limiter.reserve(200.0) for _ in range(3)] == [0.0, 0.0, 0.25]
+
+
+def test_a_slow_rate_is_evenly_paced() -> None:
+    limiter = Pacer(0.5)
+    assert [limiter.reserve(10.0) for _ in range(3)] == [0.0, 2.0, 4.0]
 
 
 def test_rate_limiter_is_shared_by_threads() -> None:
-    limiter = Pacer(10.0)
+    limiter = Pacer(10.0)  # a burst of 5, then 0.1 s apart
     waits: list[float] = []
     barrier = threading.Barrier(8)
 
@@ -509,11 +530,11 @@ def test_rate_limiter_is_shared_by_threads() -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(waits) == pytest.approx([i / 10 for i in range(8)])
+    assert sorted(waits) == pytest.approx([0, 0, 0, 0, 0, 0.1, 0.2, 0.3])
 
 
 def test_client_calls_are_paced(rsps, make_client, fake_time) -> None:
-    client = make_client(rate_limit=5)
+    client = make_client(rate_limit=5)  # a burst of 2, then 0.2 s apart
     add(rsps, ok())
     starts = []
     original = client.transport.session.request
@@ -523,24 +544,26 @@ def test_client_calls_are_paced(rsps, make_client, fake_time) -> None:
         return original(*args, **kwargs)
 
     client.transport.session.request = timed  # type: ignore[method-assign]
-    for _ in range(4):
+    for _ in range(5):
         client.get_failure_reasons()
     assert fake_time.sleeps == pytest.approx([0.2, 0.2, 0.2])
-    assert [b - a for a, b in zip(starts, starts[1:], strict=False)] == pytest.approx([0.2] * 3)
+    assert [b - a for a, b in zip(starts, starts[1:], strict=False)] == pytest.approx(
+        [0, 0.2, 0.2, 0.2]
+    )
 
 
 def test_threads_share_the_client_budget(rsps, make_client, fake_time) -> None:
-    client = make_client(rate_limit="20")
+    client = make_client(rate_limit="20")  # a burst of 10, then 0.05 s apart
     fake_time.sleep = lambda seconds: fake_time.sleeps.append(seconds)  # clock stays put
     client.transport.sleep = fake_time.sleep
     add(rsps, ok())
-    threads = [threading.Thread(target=client.get_failure_reasons) for _ in range(6)]
+    threads = [threading.Thread(target=client.get_failure_reasons) for _ in range(14)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert len(rsps.calls) == 6
-    assert sorted(fake_time.sleeps) == pytest.approx([k * 0.05 for k in range(1, 6)])
+    assert len(rsps.calls) == 14
+    assert sorted(fake_time.sleeps) == pytest.approx([k * 0.05 for k in range(1, 5)])
 
 
 def test_no_rate_limit_means_no_waiting(rsps, client, fake_time) -> None:
