@@ -147,6 +147,18 @@ class ShortageDecision:
         return dict(sorted(Counter(i.business_unit or "" for i in self.short).items()))
 
 
+@dataclass(slots=True)
+class _Queues:
+    """The items competing for stock, one queue per (business unit, SKU), and what each
+    queue can take: ``on_hand`` units, or nothing decidable (in ``unknown``)."""
+
+    queued: dict[tuple[str, str], list[ScannedItem]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    unknown: set[tuple[str, str]] = field(default_factory=set)
+    on_hand: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
 def decide_shortages(
     items: Iterable[ScannedItem],
     stock: StockFigures,
@@ -159,7 +171,7 @@ def decide_shortages(
     decision = ShortageDecision()
     # Items that take a place in a (unit, SKU) queue: the seller's, and the unrecognised
     # (which are never canceled but may hold a unit).
-    queued: dict[tuple[str, str], list[ScannedItem]] = defaultdict(list)
+    queues = _Queues()
     seen: set[int] = set()
     for item in items:
         if item.order_item_id in seen:
@@ -171,40 +183,31 @@ def decide_shortages(
         elif item.business_unit is None:
             decision.no_business_unit.append(item)
         else:
-            queued[(item.business_unit, item.sku)].append(item)
+            queues.queued[(item.business_unit, item.sku)].append(item)
 
-    unknown: set[tuple[str, str]] = set()
-    on_hand: dict[tuple[str, str], int] = {}
-    for key, queue in queued.items():
+    for key, queue in queues.queued.items():
         figure = stock.lookup(*key)
         if figure is None:
-            unknown.add(key)
+            queues.unknown.add(key)
         elif stock.counts == SELLABLE:
-            on_hand[key] = max(figure + len(queue), 0)
+            queues.on_hand[key] = max(figure + len(queue), 0)
         else:
-            on_hand[key] = max(figure, 0)
+            queues.on_hand[key] = max(figure, 0)
 
-    if cancel_scope == PACKAGE:
-        _serve_packages(queued, unknown, on_hand, decision)
-    else:
-        _serve_items(queued, unknown, on_hand, decision)
+    serve = _serve_packages if cancel_scope == PACKAGE else _serve_items
+    serve(queues, decision)
     decision.short.sort(key=ScannedItem.sort_key)
     return decision
 
 
-def _serve_items(
-    queued: dict[tuple[str, str], list[ScannedItem]],
-    unknown: set[tuple[str, str]],
-    on_hand: dict[tuple[str, str], int],
-    decision: ShortageDecision,
-) -> None:
-    for key in sorted(queued):
-        queue = sorted(queued[key], key=ScannedItem.sort_key)
-        if key in unknown:
+def _serve_items(queues: _Queues, decision: ShortageDecision) -> None:
+    for key in sorted(queues.queued):
+        queue = sorted(queues.queued[key], key=ScannedItem.sort_key)
+        if key in queues.unknown:
             for item in queue:
                 _hold(item, decision.unknown_stock, decision)
             continue
-        left = on_hand[key]
+        left = queues.on_hand[key]
         for position, item in enumerate(queue):
             if item.shipped_by != "seller":
                 decision.unknown_shipping.append(item)
@@ -214,21 +217,16 @@ def _serve_items(
                 decision.short.append(item)
 
 
-def _serve_packages(
-    queued: dict[tuple[str, str], list[ScannedItem]],
-    unknown: set[tuple[str, str]],
-    on_hand: dict[tuple[str, str], int],
-    decision: ShortageDecision,
-) -> None:
+def _serve_packages(queues: _Queues, decision: ShortageDecision) -> None:
     packages: dict[tuple[int, str], list[ScannedItem]] = defaultdict(list)
-    for queue in queued.values():
+    for queue in queues.queued.values():
         for item in queue:
             packages[item.package_key].append(item)
-    left = dict(on_hand)
+    left = dict(queues.on_hand)
     ordered = sorted(packages.values(), key=lambda p: min(i.sort_key() for i in p))
     for package in ordered:
         need = Counter((i.business_unit or "", i.sku) for i in package)
-        if any(key in unknown for key in need):
+        if any(key in queues.unknown for key in need):
             # Part of it cannot be judged, and canceling any item may take the whole package.
             for item in package:
                 _hold(item, decision.unknown_stock, decision)

@@ -105,9 +105,9 @@ def _register_client_keys() -> None:
         return
 
     @functools.wraps(original)
-    def init(self, base_url, user_id, api_key, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def init(self, settings, api_key, *args, **kwargs):  # type: ignore[no-untyped-def]
         register_secret(api_key)
-        original(self, base_url, user_id, api_key, *args, **kwargs)
+        original(self, settings, api_key, *args, **kwargs)
 
     init._secret_guard = True  # type: ignore[attr-defined]
     transport.Transport.__init__ = init  # type: ignore[method-assign]

@@ -6,6 +6,7 @@ observer and the operator's item counts, with Airflow's ``Stats`` replaced by a 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -328,9 +329,11 @@ def test_the_hooks_client_reports_every_call_with_its_conn_id(stats, sandbox) ->
 def test_the_hooks_metrics_match_the_sandboxs_requests_under_faults(stats, sandbox) -> None:
     sandbox.set_faults(fault_rate=0.5, fault_kinds=("E429", "E006", "HTTP_503", "drop"))
     client = SellerCenterHook(CONN_ID).get_conn()
-    client.transport.backoff_base = client.transport.backoff_max = 0.001
+    client.transport.settings = dataclasses.replace(
+        client.transport.settings, backoff_base=0.001, backoff_max=0.001, max_retries=30
+    )
     client.transport.sleep = lambda seconds: None  # Retry-After: no real wait
-    client.max_retries = client.transport.max_retries = 30
+    client.max_retries = 30
     for _ in range(12):
         client.get_failure_reasons()
     verdicts = Counter(r["verdict"] for r in sandbox.requests_log())

@@ -9,37 +9,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_seller_provider.client.errors import (
-    AuthenticationError,
-    ClockSkewError,
-    InvalidRequestError,
-    InvalidStateError,
-    NotFoundError,
-    PagingLimitError,
-    ResponseError,
-    SellerCenterError,
-    ServerError,
-    ThrottlingError,
-    TransportError,
-)
+from airflow_seller_provider.client import errors
+from airflow_seller_provider.client.errors import *  # noqa: F403  (the names of errors.__all__)
 
 if TYPE_CHECKING:
     from airflow_seller_provider.client.api import SellerCenterClient
 
-__all__ = [
-    "AuthenticationError",
-    "ClockSkewError",
-    "InvalidRequestError",
-    "InvalidStateError",
-    "NotFoundError",
-    "PagingLimitError",
-    "ResponseError",
-    "SellerCenterClient",
-    "SellerCenterError",
-    "ServerError",
-    "ThrottlingError",
-    "TransportError",
-]
+# The error names have one home, ``errors.__all__``; the package adds its client.
+__all__ = ["SellerCenterClient"]
+__all__ += errors.__all__
 
 
 def __getattr__(name: str) -> Any:

@@ -14,7 +14,7 @@ import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, time
-from typing import Any
+from typing import Any, TypedDict, Unpack
 from urllib.parse import urlsplit
 
 import requests
@@ -37,6 +37,7 @@ from airflow_seller_provider.client.models import (
     children,
 )
 from airflow_seller_provider.client.protocol import (
+    API_VERSION,
     BUSINESS_UNITS,
     FORMATS,
     GET_ORDERS_VERSIONS,
@@ -54,6 +55,7 @@ from airflow_seller_provider.client.protocol import blank as _blank
 from airflow_seller_provider.client.transport import (
     DEFAULT_MAX_RESPONSE_BYTES,
     CallObserver,
+    CallSettings,
     Transport,
     build_user_agent,
 )
@@ -64,11 +66,30 @@ from airflow_seller_provider.client.validation import (
     validate_reason_detail,
 )
 
-__all__ = ["BUSINESS_UNITS", "FORMATS", "SellerCenterClient", "order_items_by_order"]
+__all__ = [
+    "BUSINESS_UNITS",
+    "FORMATS",
+    "OrderFilters",
+    "SellerCenterClient",
+    "order_items_by_order",
+]
 
 log = logging.getLogger("airflow_seller_provider.client")
 
 _ACTION = re.compile(r"[A-Za-z][A-Za-z0-9]{0,63}")
+
+
+class OrderFilters(TypedDict, total=False):
+    """GetOrders' filters: the keywords ``iter_orders`` and ``orders_page`` take besides
+    their paging ones. Naive datetimes are UTC; one of the ``*_after`` is required (E018)."""
+
+    status: str | None
+    created_after: datetime | date | str | None
+    updated_after: datetime | date | str | None
+    created_before: datetime | date | str | None
+    updated_before: datetime | date | str | None
+    sort_by: str | None
+    sort_direction: str | None
 
 
 def order_items_by_order(body: Any) -> dict[int, list[OrderItem]]:
@@ -193,18 +214,8 @@ class SellerCenterClient:
             )
         self.user_agent = user_agent
         self.transport = Transport(
-            self.base_url,
-            self.user_id,
+            CallSettings.of(self),
             self.__api_key,
-            user_agent=user_agent,
-            response_format=self.response_format,
-            timeout=self.timeout,
-            max_retries=self.max_retries,
-            max_retry_time=self.max_retry_time,
-            backoff_base=self.backoff_base,
-            backoff_max=self.backoff_max,
-            rate_limit=self.rate_limit,
-            max_response_bytes=self.max_response_bytes,
             session=session,
             observer=observer,
         )
@@ -239,7 +250,7 @@ class SellerCenterClient:
         params: Mapping[str, Any] | None = None,
         *,
         method: str = "GET",
-        version: str = "1.0",
+        version: str = API_VERSION,
         body: bytes | None = None,
     ) -> Response:
         """Any call: ``params`` are sent as strings (None values are left out); ``body`` (a
@@ -263,19 +274,14 @@ class SellerCenterClient:
     def iter_orders(
         self,
         *,
-        status: str | None = None,
-        created_after: datetime | date | str | None = None,
-        updated_after: datetime | date | str | None = None,
-        created_before: datetime | date | str | None = None,
-        updated_before: datetime | date | str | None = None,
-        sort_by: str | None = None,
-        sort_direction: str | None = None,
         limit: int | None = None,
         max_pages: int = 10_000,
-        version: str = "1.0",
+        version: str = API_VERSION,
+        **filters: Unpack[OrderFilters],
     ) -> Iterator[Order]:
-        """Every order matching the filters, page after page (``limit`` orders a page,
-        default ``page_size``). Naive datetimes are taken as UTC.
+        """Every order matching the filters (``OrderFilters``: status, created_after,
+        updated_after, created_before, updated_before, sort_by, sort_direction), page after
+        page (``limit`` orders a page, default ``page_size``). Naive datetimes are taken as UTC.
 
         Ends when Offset reaches the Head's TotalCount (a short page before it means the
         server caps Limit, and paging goes on), else on a short page, or on an empty one; raises
@@ -283,15 +289,7 @@ class SellerCenterClient:
         ``version="2.0"`` asks for GetOrders' newer form (sorted by updated_at by default).
         Arguments are checked now, before any request; pages are fetched as you iterate.
         """
-        params = _order_filters(
-            status=status,
-            created_after=created_after,
-            updated_after=updated_after,
-            created_before=created_before,
-            updated_before=updated_before,
-            sort_by=sort_by,
-            sort_direction=sort_direction,
-        )
+        params = _order_filters(filters)
         page_limit = self.page_size if limit is None else _positive_int(limit, "limit")
         max_pages = _positive_int(max_pages, "max_pages")
         version = _choice(version, "version", GET_ORDERS_VERSIONS, upper=False)
@@ -308,32 +306,21 @@ class SellerCenterClient:
                     "date range or raise max_pages",
                     action="GetOrders",
                 )
-            response = self.call(
-                "GetOrders", {**params, "Limit": limit, "Offset": offset}, version=version
-            )
+            page = self._read_orders_page(params, offset, limit, version)
             pages += 1
-            nodes = [n for n in children(response.body, "Orders", "Order") if isinstance(n, dict)]
-            try:
-                orders = [Order.from_node(node) for node in nodes]
-            except ValueError as exc:
-                raise _unreadable("GetOrders", exc) from None
-            offset += len(nodes)
-            total = response.total_count
-            log.info(
-                "GetOrders: page %d read, %d orders so far%s",
-                pages,
-                offset,
-                f" of {total}" if total is not None else "",
-            )
-            yield from orders
-            if not nodes:
+            offset += len(page.orders)
+            total = page.total_count
+            of_total = "" if total is None else f" of {total}"
+            log.info("GetOrders: page %d read, %d orders so far%s", pages, offset, of_total)
+            yield from page.orders
+            if not page.orders:
                 return
             if total is not None:
                 # TotalCount rules: a short page with more to come means the server caps
                 # Limit below ours (its maximum is undocumented); going on loses nothing.
                 if offset >= total:
                     return
-            elif len(nodes) < limit:
+            elif len(page.orders) < limit:
                 return
 
     def orders_page(
@@ -341,26 +328,32 @@ class SellerCenterClient:
         *,
         offset: int,
         limit: int | None = None,
-        version: str = "1.0",
-        **filters: Any,
+        version: str = API_VERSION,
+        **filters: Unpack[OrderFilters],
     ) -> OrdersPage:
         """One GetOrders page: its orders and the Head's TotalCount (None when absent).
         ``filters`` are ``iter_orders``' (status, created_after, ...), checked the same way.
         For callers that page themselves, e.g. several pages at once."""
-        params = _order_filters(**filters)
+        params = _order_filters(filters)
         if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
             raise ValueError(f"offset {offset!r} must be a whole number >= 0")
         page_limit = self.page_size if limit is None else _positive_int(limit, "limit")
         version = _choice(version, "version", GET_ORDERS_VERSIONS, upper=False)
+        return self._read_orders_page(params, offset, page_limit, version)
+
+    def _read_orders_page(
+        self, params: dict[str, str], offset: int, limit: int, version: str
+    ) -> OrdersPage:
+        """GetOrders at ``offset`` with checked arguments, its orders read."""
         response = self.call(
-            "GetOrders", {**params, "Limit": page_limit, "Offset": offset}, version=version
+            "GetOrders", {**params, "Limit": limit, "Offset": offset}, version=version
         )
         nodes = [n for n in children(response.body, "Orders", "Order") if isinstance(n, dict)]
         try:
             orders = [Order.from_node(node) for node in nodes]
         except ValueError as exc:
             raise _unreadable("GetOrders", exc) from None
-        return OrdersPage(orders, response.total_count, offset, page_limit)
+        return OrdersPage(orders, response.total_count, offset, limit)
 
     def get_order_items(self, order_id: int | str) -> list[OrderItem]:
         """The items of one order (GetOrderItems)."""
@@ -548,17 +541,17 @@ class SellerCenterClient:
         return CancelResult.from_node(node, item_id)
 
 
-def _order_filters(
-    *,
-    status: str | None = None,
-    created_after: datetime | date | str | None = None,
-    updated_after: datetime | date | str | None = None,
-    created_before: datetime | date | str | None = None,
-    updated_before: datetime | date | str | None = None,
-    sort_by: str | None = None,
-    sort_direction: str | None = None,
-) -> dict[str, str]:
-    """GetOrders' filter parameters, checked (ValueError naming the bad one)."""
+def _order_filters(filters: OrderFilters) -> dict[str, str]:
+    """GetOrders' filter parameters, checked (ValueError naming the bad one; TypeError for
+    a name that is not a filter, as for any unknown keyword)."""
+    unknown = sorted(set(filters) - set(OrderFilters.__annotations__))
+    if unknown:
+        raise TypeError(
+            f"unexpected keyword argument {unknown[0]!r}: GetOrders' filters are "
+            f"{', '.join(OrderFilters.__annotations__)}"
+        )
+    created_after = filters.get("created_after")
+    updated_after = filters.get("updated_after")
     if created_after is None and updated_after is None:
         raise ValueError(
             "GetOrders needs created_after or updated_after (the API requires one: E018)"
@@ -566,9 +559,9 @@ def _order_filters(
     params: dict[str, str] = {}
     for name, value in (
         ("CreatedAfter", created_after),
-        ("CreatedBefore", created_before),
+        ("CreatedBefore", filters.get("created_before")),
         ("UpdatedAfter", updated_after),
-        ("UpdatedBefore", updated_before),
+        ("UpdatedBefore", filters.get("updated_before")),
     ):
         if value is not None:
             params[name] = _api_datetime(value, name)
@@ -577,10 +570,13 @@ def _order_filters(
             raise ValueError(
                 f"{low} {params[low]} is not before {high} {params[high]}: the range is empty"
             )
+    status = filters.get("status")
     if status is not None:
         params["Status"] = _choice(status, "status", ORDER_STATUSES, upper=False)
+    sort_by = filters.get("sort_by")
     if sort_by is not None:
         params["SortBy"] = _choice(sort_by, "sort_by", SORT_BY, upper=False)
+    sort_direction = filters.get("sort_direction")
     if sort_direction is not None:
         params["SortDirection"] = _choice(sort_direction, "sort_direction", SORT_DIRECTIONS)
     return params

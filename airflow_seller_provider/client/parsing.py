@@ -64,7 +64,6 @@ def hardened_xml_parser() -> etree.XMLParser:
     """lxml with entities, DTDs and network off (the sandbox reads request bodies with it).
 
     One parser per thread: lxml serialises concurrent use of a shared parser."""
-    # One parser per thread: lxml serialises concurrent use of a shared parser.
     parser = getattr(_local, "parser", None)
     if parser is None:
         parser = etree.XMLParser(

@@ -27,7 +27,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 
 import requests
@@ -46,7 +46,6 @@ from airflow_seller_provider.client.errors import (
 from airflow_seller_provider.client.models import Response
 from airflow_seller_provider.client.parsing import parse_response, redact
 from airflow_seller_provider.client.signing import (
-    API_VERSION,
     canonical_query,
     sign_query,
     utc_timestamp,
@@ -57,6 +56,7 @@ __all__ = [
     "Attempt",
     "CallObserver",
     "CallRecord",
+    "CallSettings",
     "POOL_MAXSIZE",
     "Pacer",
     "RateLimiter",
@@ -159,6 +159,30 @@ RateLimiter = Pacer
 
 
 @dataclass(frozen=True, slots=True)
+class CallSettings:
+    """Where and how a client's calls are made: the client's attributes of the same names
+    (its keywords, checked by ``SellerCenterClient``; the User-Agent it builds), read by its
+    ``Transport``. The API key is not one of them: it is passed on its own."""
+
+    base_url: str
+    user_id: str
+    user_agent: str
+    response_format: str
+    timeout: float
+    max_retries: int
+    max_retry_time: float
+    backoff_base: float
+    backoff_max: float
+    rate_limit: float | None
+    max_response_bytes: int
+
+    @classmethod
+    def of(cls, source: object) -> CallSettings:
+        """The settings ``source`` (a client) holds as attributes of the same names."""
+        return cls(**{field.name: getattr(source, field.name) for field in fields(cls)})
+
+
+@dataclass(frozen=True, slots=True)
 class Attempt:
     """One signed request of a call and how it ended: ``response`` or ``error``.
 
@@ -251,24 +275,15 @@ class Transport:
     Thread-safe: one instance (one ``requests.Session``, one pacer) serves many threads.
     ``sleep``, ``clock`` (monotonic seconds), ``utc_now`` (for Timestamps) and ``rng``
     (jitter in [0, 1)) are plain attributes so tests can replace them; so is ``observer``,
-    told of every attempt (``CallRecord``).
+    told of every attempt (``CallRecord``). ``settings`` (timeout, retries, backoff, rate
+    limit, format, body cap) are the client's, checked there.
     """
 
     def __init__(
         self,
-        base_url: str,
-        user_id: str,
+        settings: CallSettings,
         api_key: str,
         *,
-        user_agent: str,
-        response_format: str = "XML",
-        timeout: float = 30.0,
-        max_retries: int = 5,
-        max_retry_time: float = 120.0,
-        backoff_base: float = 0.5,
-        backoff_max: float = 30.0,
-        rate_limit: float | None = None,
-        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
@@ -276,18 +291,9 @@ class Transport:
         rng: Callable[[], float] = random.random,
         observer: CallObserver | None = None,
     ) -> None:
-        self.base_url = base_url
-        self.user_id = user_id
+        self.settings = settings
         self._api_key = api_key
-        self.user_agent = user_agent
-        self.response_format = response_format
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self.max_retry_time = max_retry_time
-        self.backoff_base = backoff_base
-        self.backoff_max = backoff_max
-        self.max_response_bytes = max_response_bytes
-        self.limiter = Pacer(rate_limit) if rate_limit else None
+        self.limiter = Pacer(settings.rate_limit) if settings.rate_limit else None
         self.sleep = sleep
         self.clock = clock
         self.utc_now = utc_now or (lambda: datetime.now(UTC))
@@ -301,13 +307,13 @@ class Transport:
             session.mount("https://", adapter)
             session.mount("http://", adapter)
         self.session = session
-        accept = "application/json" if response_format == "JSON" else "application/xml"
-        self._headers = {"User-Agent": user_agent, "Accept": accept}
+        accept = "application/json" if settings.response_format == "JSON" else "application/xml"
+        self._headers = {"User-Agent": settings.user_agent, "Accept": accept}
 
     def __repr__(self) -> str:
         return (
-            f"Transport(base_url={self.base_url!r}, user_id={self.user_id!r}, "
-            f"format={self.response_format!r})"
+            f"Transport(base_url={self.settings.base_url!r}, user_id={self.settings.user_id!r}, "
+            f"format={self.settings.response_format!r})"
         )
 
     def close(self) -> None:
@@ -320,22 +326,23 @@ class Transport:
     def request(
         self,
         action: str,
-        params: Mapping[str, str] | None = None,
-        method: str = "GET",
+        params: Mapping[str, str],
+        method: str,
         *,
-        version: str = API_VERSION,
-        body: bytes | None = None,
+        version: str,
+        body: bytes | None,
     ) -> Response:
         """One API call, retried as its errors allow. Raises the last error, with
-        ``attempts`` and ``lost_answer`` set. ``body`` (never signed) goes with a POST."""
+        ``attempts`` and ``lost_answer`` set. ``body`` (never signed) goes with a POST.
+        The arguments are ``SellerCenterClient.call``'s, checked there (with its defaults)."""
         start = self.clock()
-        deadline = start + self.max_retry_time
+        deadline = start + self.settings.max_retry_time
         number = 0
         lost = False
         resigned = False
         while True:
             number += 1
-            attempt = self._attempt(action, params or {}, method, number, version, body)
+            attempt = self._attempt(action, params, method, number, version, body)
             error = attempt.error
             if error is None:
                 assert attempt.response is not None
@@ -343,7 +350,7 @@ class Transport:
                 return attempt.response
             lost = lost or attempt.may_have_applied
             step = retry_policy.retry_step(error.code, error.retryable, resigned=resigned)
-            if number < self.max_retries and step is not retry_policy.How.FAIL:
+            if number < self.settings.max_retries and step is not retry_policy.How.FAIL:
                 # After E003 a fresh Timestamp is the whole fix: re-sign at once, no wait.
                 resign = step is retry_policy.How.RESIGN_ONCE
                 delay = 0.0 if resign else self._delay(number, error.retry_after)
@@ -353,7 +360,7 @@ class Transport:
                     log.warning(
                         "attempt %d of %d failed: %s; retrying in %.2f s",
                         number,
-                        self.max_retries,
+                        self.settings.max_retries,
                         error,
                         delay,
                     )
@@ -405,8 +412,10 @@ class Transport:
         """Full-jitter exponential backoff; a Retry-After is honoured (plus a little jitter
         so that threads told the same moment do not all return at once)."""
         if retry_after is not None:
-            return retry_after + self.rng() * self.backoff_base
-        ceiling = min(self.backoff_max, self.backoff_base * float(2 ** (attempt - 1)))
+            return retry_after + self.rng() * self.settings.backoff_base
+        ceiling = min(
+            self.settings.backoff_max, self.settings.backoff_base * float(2 ** (attempt - 1))
+        )
         return self.rng() * ceiling
 
     def _clock_skew(self, error: SellerCenterError, sent: str) -> ClockSkewError:
@@ -427,8 +436,8 @@ class Transport:
         params: Mapping[str, str],
         method: str,
         number: int,
-        version: str = API_VERSION,
-        body: bytes | None = None,
+        version: str,
+        body: bytes | None,
     ) -> Attempt:
         """Sign, pace, send and read one request; its answer, or its error, in an Attempt."""
         if self.limiter is not None:
@@ -439,13 +448,13 @@ class Transport:
         signed = {
             **params,
             "Action": action,
-            "Format": self.response_format,
+            "Format": self.settings.response_format,
             "Timestamp": timestamp,
-            "UserID": self.user_id,
+            "UserID": self.settings.user_id,
             "Version": version,
         }
         query = canonical_query(signed)
-        url = f"{self.base_url}?{query}&Signature={sign_query(query, self._api_key)}"
+        url = f"{self.settings.base_url}?{query}&Signature={sign_query(query, self._api_key)}"
         started = self.clock()
         exchange = _Exchange()
         outcome = "ok"
@@ -494,7 +503,7 @@ class Transport:
                 if body is None
                 else {**self._headers, "Content-Type": "application/xml; charset=utf-8"},
                 data=body,
-                timeout=(self.timeout, self.timeout),
+                timeout=(self.settings.timeout, self.settings.timeout),
                 stream=True,
                 allow_redirects=False,
             )
@@ -519,7 +528,7 @@ class Transport:
                     data,
                     action=action,
                     http_status=status,
-                    response_format=self.response_format,
+                    response_format=self.settings.response_format,
                     content_type=response.headers.get("Content-Type"),
                     secrets=(self._api_key,),
                 )
@@ -538,7 +547,7 @@ class Transport:
     def _read_body(self, response: requests.Response, action: str) -> bytes:
         """The body, refusing past ``max_response_bytes`` without reading it all (memory stays
         bounded; the cap counts decoded bytes, so a compressed bomb is cut short too)."""
-        cap = self.max_response_bytes
+        cap = self.settings.max_response_bytes
         declared = response.headers.get("Content-Length", "").strip()
         if declared.isdigit() and int(declared) > cap:
             raise _too_big(action, response.status_code, cap, int(declared))
@@ -559,9 +568,9 @@ class Transport:
         elif fault == "bad_request":
             text = f"the request could not be built ({detail})"
         elif fault == "connect_timeout":
-            text = f"could not connect within {self.timeout:g} s ({detail})"
+            text = f"could not connect within {self.settings.timeout:g} s ({detail})"
         elif fault == "timeout":
-            text = f"no answer within {self.timeout:g} s ({detail})"
+            text = f"no answer within {self.settings.timeout:g} s ({detail})"
         else:
             text = f"the connection failed ({detail})"
         return error_of_kind(retry_policy.FAULTS[fault], text, action=action)
