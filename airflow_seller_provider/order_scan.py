@@ -1,7 +1,9 @@
 """The find step's scan, pipelined: pending orders -> their items -> Seller Center stock.
 
 Every call shares the client's one rate budget, and at most ``max_concurrency`` calls are in
-flight. Each call starts as soon as what it needs is known:
+flight. Each call is queued as soon as what it needs is known, and a free slot takes a
+queued page first (it names orders), then a stock batch (few, and the end of a chain: left
+for last, they would add a round trip to the scan), then an item batch:
 
 - GetOrders pages: the first page gives TotalCount, then the other pages follow, at most
   ``pages_in_flight`` (2) at a time: pages are the biggest answers, and the item batches,
@@ -44,6 +46,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SkuReader = Callable[[list[str]], Mapping[StockKey, int]]
+
+# The order in which free slots take queued calls (see the module docstring).
+_PRIORITY = ("GetOrders", "GetProducts", "GetMultipleOrderItems")
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +114,9 @@ class PendingOrderScan:
         self._skus_seen: set[str] = set()
         self._skus_waiting: list[str] = []
         self._running: dict[Future[Any], tuple[str, Any]] = {}
+        self._queued: dict[str, deque[tuple[Any, Callable[..., Any], tuple[Any, ...], Any]]] = {
+            kind: deque() for kind in _PRIORITY
+        }
         self._pool: ThreadPoolExecutor | None = None
 
     # -- the loop --------------------------------------------------------------------------
@@ -145,12 +153,24 @@ class PendingOrderScan:
         return self.outcome
 
     def _submit(self, kind: str, meta: Any, fn: Callable[..., Any], *args: Any, **kw: Any) -> None:
-        assert self._pool is not None
         self.outcome.calls[kind] = self.outcome.calls.get(kind, 0) + 1
-        self._running[self._pool.submit(fn, *args, **kw)] = (kind, meta)
+        self._queued[kind].append((meta, fn, args, kw))
+        self._start_queued()
+
+    def _start_queued(self) -> None:
+        """Fill the free slots from the queues, in ``_PRIORITY`` order. The pool gets no
+        more than it can run at once, so a page asked for late does not wait behind item
+        batches queued in the pool."""
+        assert self._pool is not None
+        while len(self._running) < self.max_concurrency:
+            kind = next((k for k in _PRIORITY if self._queued[k]), None)
+            if kind is None:
+                return
+            meta, fn, args, kw = self._queued[kind].popleft()
+            self._running[self._pool.submit(fn, *args, **kw)] = (kind, meta)
 
     def _drain(self, until: Callable[[], bool] | None = None) -> None:
-        """Handle finished calls (which may start others) until none is left, or ``until``."""
+        """Handle finished calls (which may queue others) until none is left, or ``until``."""
         while self._running and not (until and until()):
             done, _ = wait(list(self._running), return_when=FIRST_COMPLETED)
             for future in done:
@@ -162,6 +182,7 @@ class PendingOrderScan:
                     self._on_items(result)
                 else:
                     self.outcome.stock.update(result)
+            self._start_queued()
 
     # -- GetOrders ---------------------------------------------------------------------------
     def _pages_pass(self) -> bool:
@@ -192,14 +213,15 @@ class PendingOrderScan:
             for offset in range(self._step, total, self._step)
         )
         self._pump_pages()
-        # The first page's item batches queue behind the next pages: pages unlock more work.
         self._send_orders()
         self._drain(until=lambda: self._pages_done())
         return any(t != total for t in self._totals)
 
     def _pages_done(self) -> bool:
-        return not self._queued_pages and not any(
-            kind == "GetOrders" for kind, _ in self._running.values()
+        return (
+            not self._queued_pages
+            and not self._queued["GetOrders"]
+            and not any(kind == "GetOrders" for kind, _ in self._running.values())
         )
 
     def _pump_pages(self) -> None:
