@@ -29,6 +29,7 @@ dropped once read.
 from __future__ import annotations
 
 import logging
+import threading
 from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -113,7 +114,8 @@ class PendingOrderScan:
         self._ids_waiting: list[int] = []
         self._skus_seen: set[str] = set()
         self._skus_waiting: list[str] = []
-        self._running: dict[Future[Any], tuple[str, Any]] = {}
+        self._running: set[Future[tuple[str, Any, Any]]] = set()
+        self._queue_lock = threading.Lock()
         self._queued: dict[str, deque[tuple[Any, Callable[..., Any], tuple[Any, ...], Any]]] = {
             kind: deque() for kind in _PRIORITY
         }
@@ -153,36 +155,35 @@ class PendingOrderScan:
         return self.outcome
 
     def _submit(self, kind: str, meta: Any, fn: Callable[..., Any], *args: Any, **kw: Any) -> None:
-        self.outcome.calls[kind] = self.outcome.calls.get(kind, 0) + 1
-        self._queued[kind].append((meta, fn, args, kw))
-        self._start_queued()
-
-    def _start_queued(self) -> None:
-        """Fill the free slots from the queues, in ``_PRIORITY`` order. The pool gets no
-        more than it can run at once, so a page asked for late does not wait behind item
-        batches queued in the pool."""
+        """Queue a call of ``kind`` and give the pool one more job. A job runs whichever
+        queued call comes first in ``_PRIORITY`` when a worker takes it, not necessarily
+        this one: a page queued late does not wait behind item batches queued before it,
+        and no thread but the worker's is needed to start it."""
         assert self._pool is not None
-        while len(self._running) < self.max_concurrency:
-            kind = next((k for k in _PRIORITY if self._queued[k]), None)
-            if kind is None:
-                return
+        self.outcome.calls[kind] = self.outcome.calls.get(kind, 0) + 1
+        with self._queue_lock:
+            self._queued[kind].append((meta, fn, args, kw))
+        self._running.add(self._pool.submit(self._run_next))
+
+    def _run_next(self) -> tuple[str, Any, Any]:
+        with self._queue_lock:
+            kind = next(k for k in _PRIORITY if self._queued[k])
             meta, fn, args, kw = self._queued[kind].popleft()
-            self._running[self._pool.submit(fn, *args, **kw)] = (kind, meta)
+        return kind, meta, fn(*args, **kw)
 
     def _drain(self, until: Callable[[], bool] | None = None) -> None:
         """Handle finished calls (which may queue others) until none is left, or ``until``."""
         while self._running and not (until and until()):
-            done, _ = wait(list(self._running), return_when=FIRST_COMPLETED)
+            done, _ = wait(self._running, return_when=FIRST_COMPLETED)
             for future in done:
-                kind, meta = self._running.pop(future)
-                result = future.result()  # a failed call fails the scan
+                self._running.discard(future)
+                kind, meta, result = future.result()  # a failed call fails the scan
                 if kind == "GetOrders":
                     self._on_page(result, meta)
                 elif kind == "GetMultipleOrderItems":
                     self._on_items(result)
                 else:
                     self.outcome.stock.update(result)
-            self._start_queued()
 
     # -- GetOrders ---------------------------------------------------------------------------
     def _pages_pass(self) -> bool:
@@ -218,11 +219,8 @@ class PendingOrderScan:
         return any(t != total for t in self._totals)
 
     def _pages_done(self) -> bool:
-        return (
-            not self._queued_pages
-            and not self._queued["GetOrders"]
-            and not any(kind == "GetOrders" for kind, _ in self._running.values())
-        )
+        # _pages_running counts a page from its submission until its answer is read.
+        return not self._queued_pages and self._pages_running == 0
 
     def _pump_pages(self) -> None:
         """Keep at most ``pages_in_flight`` pages asked for: a page of 1000 orders is the
