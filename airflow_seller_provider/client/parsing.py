@@ -16,7 +16,7 @@ import json
 import re
 import threading
 from collections.abc import Iterable
-from typing import Any, cast
+from typing import Any, TypedDict, cast
 
 from lxml import etree
 
@@ -60,23 +60,41 @@ XML_PROLOG = re.compile(rb"(?:\s+|<!--.*?-->|<\?.*?\?>)*", re.DOTALL)
 _local = threading.local()
 
 
+# What makes the parser safe for answers from the network: no entity expansion, no DTD
+# loading or validation, no network access, no default attributes from a DTD, lxml's
+# size limits kept (no huge_tree); comments, processing instructions and ids are dropped.
+class ParserOptions(TypedDict):
+    resolve_entities: bool
+    no_network: bool
+    load_dtd: bool
+    dtd_validation: bool
+    attribute_defaults: bool
+    huge_tree: bool
+    remove_comments: bool
+    remove_pis: bool
+    collect_ids: bool
+
+
+HARDENED_PARSER_OPTIONS: ParserOptions = {
+    "resolve_entities": False,
+    "no_network": True,
+    "load_dtd": False,
+    "dtd_validation": False,
+    "attribute_defaults": False,
+    "huge_tree": False,
+    "remove_comments": True,
+    "remove_pis": True,
+    "collect_ids": False,
+}
+
+
 def hardened_xml_parser() -> etree.XMLParser:
-    """lxml with entities, DTDs and network off (the sandbox reads request bodies with it).
+    """lxml with ``HARDENED_PARSER_OPTIONS`` (the sandbox reads request bodies with it).
 
     One parser per thread: lxml serialises concurrent use of a shared parser."""
     parser = getattr(_local, "parser", None)
     if parser is None:
-        parser = etree.XMLParser(
-            resolve_entities=False,
-            no_network=True,
-            load_dtd=False,
-            dtd_validation=False,
-            attribute_defaults=False,
-            huge_tree=False,
-            remove_comments=True,
-            remove_pis=True,
-            collect_ids=False,
-        )
+        parser = etree.XMLParser(**HARDENED_PARSER_OPTIONS)
         _local.parser = parser
     return parser
 
