@@ -4,6 +4,7 @@ lost when orders leave ``pending`` mid-scan, and no throttling within the budget
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -152,3 +153,38 @@ def test_a_capped_or_countless_server_loses_no_order(n, cap, total):
         == len(set(server.offsets))
         == math.ceil(n / cap) + (0 if total or n % cap else 1)
     )
+
+
+def test_free_slots_take_pages_then_stock_then_items():
+    # One call at a time, 10 orders a batch: the first page queues 10 item batches. The third
+    # page (queued once the second answers) and the first stock batch (queued once an item
+    # batch answers) each run next, not behind the item batches queued before them.
+    server = CappedServer(300, 100, order_batch_size=10, sku_batch_size=10)
+    order: list[str] = []
+    orders_page = server.orders_page
+
+    def page(**kw):
+        order.append("page")
+        time.sleep(0.02)  # the main thread queues what an answer unlocks meanwhile
+        return orders_page(**kw)
+
+    def batch(ids):
+        order.append("items")
+        time.sleep(0.02)
+        return {
+            i: [OrderItem(i * 10, i, f"SKU{i}", "pending", "Dropshipping", operator_code="facl")]
+            for i in ids
+        }
+
+    def stock(skus):
+        order.append("stock")
+        time.sleep(0.02)
+        return {("FACL", sku): 1 for sku in skus}
+
+    server.orders_page, server.get_multiple_order_items = page, batch  # type: ignore[method-assign]
+    outcome = scan(server, 1, stock)
+    assert len(outcome.items) == 300 and order.count("stock") == 30
+    items_at = [n for n, kind in enumerate(order) if kind == "items"]
+    assert order[:2] == ["page", "page"]
+    assert order.index("page", 2) < items_at[3]  # FIFO would run it after the 10th batch
+    assert order.index("stock") < items_at[3]
