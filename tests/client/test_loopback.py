@@ -20,8 +20,8 @@ import pytest
 
 from airflow_seller_provider.client import SellerCenterClient
 from airflow_seller_provider.client.errors import ResponseError, TransportError
+from tests.client.encoding import TRICKY, rfc3986
 from tests.client.helpers import API_KEY, USER_ID, xml_error, xml_ok
-from tests.client.test_signing import TRICKY, rfc3986
 from tests.support import serving
 
 

@@ -16,6 +16,7 @@ from airflow_seller_provider.client.signing import (
     sign,
     utc_timestamp,
 )
+from tests.client.encoding import TRICKY, rfc3986
 from tests.client.helpers import API_KEY, BASE_URL, query_of, raw_query, xml_ok
 
 VECTOR_PARAMS = {
@@ -30,24 +31,6 @@ VECTOR_STRING = (
     "&UserID=look%40me.com&Version=1.0"
 )
 VECTOR_SIGNATURE = "3ceb8ed91049dfc718b0d2d176fb2ed0e5fd74f76c5971f34cdab48412476041"
-
-TRICKY = [
-    "two words",
-    "!'()*~",
-    "a+b",
-    "x&y=z",
-    "100%",
-    "Canción ñandú 東京",
-    'quote " and \\ backslash',
-    "line\nbreak\ttab",
-    "emoji 🚚",
-]
-UNRESERVED = set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
-
-
-def rfc3986(text: str) -> str:
-    """An encoder written independently of the client's, byte by byte."""
-    return "".join(chr(b) if b in UNRESERVED else f"%{b:02X}" for b in text.encode("utf-8"))
 
 
 def test_documented_vector() -> None:

@@ -33,7 +33,7 @@ from airflow_seller_provider.client.errors import (
 )
 from airflow_seller_provider.client.transport import DEFAULT_MAX_RESPONSE_BYTES
 from tests.client.helpers import xml_error, xml_ok
-from tests.client.test_parsing import BILLION_LAUGHS, XXE
+from tests.client.hostile_xml import BILLION_LAUGHS, XXE
 from tests.secret_guard import register_secret
 from tests.support import serving
 
