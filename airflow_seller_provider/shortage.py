@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from airflow_seller_provider.client.former_names import module_getattr
 from airflow_seller_provider.client.protocol import (
     Shipper,
     business_unit_of,
@@ -93,8 +94,8 @@ class ScannedItem:
         return (created, self.order_id, self.order_item_id)
 
 
-PendingItem = ScannedItem
-"""The former name: the scan keeps every item of the pending orders, pending or not."""
+# The former name (the scan keeps every item of the pending orders, pending or not).
+__getattr__ = module_getattr(__name__, {"PendingItem": ("ScannedItem", ScannedItem)})
 
 
 def normalise_unit(value: str | None) -> str | None:

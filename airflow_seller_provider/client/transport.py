@@ -43,6 +43,7 @@ from airflow_seller_provider.client.errors import (
     error_of_kind,
     kind_names,
 )
+from airflow_seller_provider.client.former_names import module_getattr
 from airflow_seller_provider.client.models import Response
 from airflow_seller_provider.client.parsing import parse_response, redact
 from airflow_seller_provider.client.signing import (
@@ -59,7 +60,6 @@ __all__ = [
     "CallSettings",
     "POOL_MAXSIZE",
     "Pacer",
-    "RateLimiter",
     "Transport",
     "build_user_agent",
     "call_outcome",
@@ -154,8 +154,8 @@ class Pacer:
         return slot - now
 
 
-RateLimiter = Pacer
-"""The former name (the sandbox's token bucket is also a RateLimiter; this one paces)."""
+# The former name (the sandbox's token bucket is also a RateLimiter; this one paces).
+__getattr__ = module_getattr(__name__, {"RateLimiter": ("Pacer", Pacer)})
 
 
 @dataclass(frozen=True, slots=True)
