@@ -179,7 +179,7 @@ def _never_raises(fn: _F) -> _F:
         except Exception as exc:
             _dropped(fn.__name__, exc)
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper  # type: ignore[return-value]  # same signature as fn (functools.wraps)
 
 
 def _tag_value(value: Any) -> str:

@@ -231,7 +231,7 @@ def run_sandbox(
 try:  # the fixture exists only where pytest does
     import pytest
 except ImportError:  # pragma: no cover
-    pytest = None  # type: ignore[assignment]
+    pytest = None  # type: ignore[assignment]  # the module name stands for "no pytest"
 
 if pytest is not None:
 
