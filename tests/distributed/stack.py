@@ -10,7 +10,6 @@ whatever happened; the PostgreSQL cluster with ``pg_ctl stop``.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import os
@@ -20,25 +19,16 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
-from typing import Any, TypeVar
-
-import requests
+from typing import Any
 
 from ..live_processes import descendants, free_port, memory_of, migrate_db, wait_for
+from ..live_stack import AIRFLOW, POOL, LiveStack
 from .postgres import Postgres
 
-REPO = Path(__file__).resolve().parents[2]
-DAGS_FOLDER = REPO / "dags"
-BIN = Path(sys.executable).parent
-AIRFLOW = str(BIN / "airflow")
-POOL = "seller_center"
-T = TypeVar("T")
 
-
-class Stack:
+class Stack(LiveStack):
     """Start with ``start()``, always ``stop()``; ``tails()`` for a failure report."""
 
     def __init__(
@@ -54,9 +44,7 @@ class Stack:
         schedulers: int = 2,
         extra_env: dict[str, str] | None = None,
     ) -> None:
-        self.home = home
-        self.logs = home / "logs"
-        self.logs.mkdir(parents=True, exist_ok=True)
+        super().__init__(home)
         self.worker_concurrency = worker_concurrency
         self.pool_slots = pool_slots
         self.sandbox_args = sandbox_args
@@ -66,7 +54,6 @@ class Stack:
         self.schedulers = schedulers
         self.initial_state: dict[str, Any] = {}  # the sandbox's, kept by a test to reset it
         self.extra_env = extra_env or {}
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
         # Processes the test ended on purpose (crash scenarios): still reaped in stop().
         self.retired: list[tuple[str, subprocess.Popen[bytes]]] = []
         self._generation: dict[str, int] = {}
@@ -76,54 +63,24 @@ class Stack:
         self.pg = Postgres(free_port(), self.logs)
         self.db_password = secrets.token_urlsafe(16)
         self.warehouse_password = secrets.token_urlsafe(16)
-        self.api_port = free_port()
-        self.api_url = f"http://127.0.0.1:{self.api_port}"
         self.sandbox_url = ""
-        self.password = secrets.token_urlsafe(16)
-        # Shared by every component: tokens signed by one are checked by the others.
-        self._fernet_key = base64.urlsafe_b64encode(os.urandom(32)).decode()
-        self._secret = secrets.token_urlsafe(64)
-        self._jwt_secret = secrets.token_urlsafe(64)
-        self.http = requests.Session()
-        self.http.trust_env = False  # loopback only, never through a proxy
-        self.token = ""
         self.started = 0.0  # when the Airflow components were started (monotonic)
-        self.timings: dict[str, float] = {}
         self.memory: dict[str, dict[str, float]] = {}
-        self._peak: dict[str, float] = {}
-        self._sampling = threading.Event()
-        self._sampler: threading.Thread | None = None
 
     # -- processes ---------------------------------------------------------------------
     def env(self) -> dict[str, str]:
-        base = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
         redis = f"redis://127.0.0.1:{self.redis_port}"
         return {
-            **base,
-            "NO_PROXY": "127.0.0.1,localhost",
-            "no_proxy": "127.0.0.1,localhost",
-            "AIRFLOW_HOME": str(self.home),
+            **self.airflow_env(),
             "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
-            "AIRFLOW__CORE__FERNET_KEY": self._fernet_key,
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.api_url}/execution/",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.home / "passwords.json"),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.metadata_url("postgresql+psycopg2"),
             "AIRFLOW__CELERY__BROKER_URL": f"{redis}/0",
             # Airflow's advice: Celery's results in a database (here the metadata DB's).
             "AIRFLOW__CELERY__RESULT_BACKEND": self.metadata_url("db+postgresql+psycopg2"),
             "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT": "3600",
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(self.worker_concurrency),
-            "AIRFLOW__API__HOST": "127.0.0.1",
-            "AIRFLOW__API__PORT": str(self.api_port),
-            "AIRFLOW__API__BASE_URL": f"{self.api_url}/",
-            "AIRFLOW__API__SECRET_KEY": self._secret,
-            "AIRFLOW__API_AUTH__JWT_SECRET": self._jwt_secret,
             # Runs only when triggered: no scheduled run races the one under test.
             "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
-            "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
             "AIRFLOW_CONN_SELLER_CENTER_DEFAULT": self.conn_json(),
             # The warehouse the example DAG reads stock from (stock_source sql), read-only.
             "AIRFLOW_CONN_WAREHOUSE": json.dumps(
@@ -153,23 +110,7 @@ class Stack:
             }
         )
 
-    def spawn(self, name: str, cmd: list[str], env: dict[str, str] | None = None) -> None:
-        with (self.logs / f"{self._log_name(name)}.log").open("wb") as log:
-            self.procs[name] = subprocess.Popen(
-                cmd,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env if env is not None else self.env(),
-                cwd=self.home,
-                start_new_session=True,  # its own process group, to reap its children
-            )
-
-    def check_alive(self) -> None:
-        for name, proc in self.procs.items():
-            code = proc.poll()
-            if code is not None and name != "pools":
-                raise RuntimeError(f"{name} (pid {proc.pid}) exited with {code}")
+    one_shot = frozenset({"pools"})
 
     def kill(self, name: str) -> int:
         """SIGKILL a component and every process below it (its process group, and any
@@ -222,34 +163,16 @@ class Stack:
         )
 
     def tails(self, lines: int = 40) -> str:
-        parts = []
         with contextlib.suppress(OSError):
             (self.logs / "postgres.log").write_text(self.pg.logfile.read_text(errors="replace"))
-        for path in sorted(self.logs.glob("*.log")):
-            text = path.read_text(errors="replace").splitlines()
-            parts.append(f"----- {path.name} (last {lines} lines) -----")
-            parts.extend(text[-lines:])
-        return "\n".join(parts)
+        return super().tails(lines)
+
+    def _to_stop(self) -> list[tuple[str, subprocess.Popen[bytes]]]:
+        return [*self.retired, *reversed(list(self.procs.items()))]
 
     def stop(self) -> list[str]:
-        """Stop every process this stack started, newest first; return what needed a kill."""
-        self._sampling.set()
-        killed = []
-        for name, proc in [*self.retired, *reversed(list(self.procs.items()))]:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    killed.append(name)
-                    proc.kill()
-                    proc.wait(timeout=10)
-            # Whatever it left behind in its own process group (worker children...).
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
-        if self._sampler is not None:
-            self._sampler.join(timeout=5)
-        self.http.close()
+        """Stop every process, those the test ended included, then PostgreSQL."""
+        killed = super().stop()
         if self.pg.stop():
             killed.append("postgres")
         return killed
@@ -428,22 +351,9 @@ class Stack:
         return match.group(1) if match else None
 
     def _healthy(self) -> bool:
-        """Metadata DB, scheduler and dag-processor healthy (the API's own health check),
-        and the Celery worker ready to take tasks (its log says so)."""
-        self.check_alive()
-        health = self.http.get(f"{self.api_url}/api/v2/monitor/health", timeout=5).json()
-        parts = ("metadatabase", "scheduler", "dag_processor")
-        ok = all((health.get(p) or {}).get("status") == "healthy" for p in parts)
-        return ok and self.worker_ready()
-
-    def _login(self) -> str:
-        answer = self.http.post(
-            f"{self.api_url}/auth/token",
-            json={"username": "admin", "password": self.password},
-            timeout=10,
-        )
-        answer.raise_for_status()
-        return answer.json()["access_token"]
+        """The api-server's health check, and the Celery worker ready to take tasks (its log
+        says so)."""
+        return self.api_healthy() and self.worker_ready()
 
     # -- memory --------------------------------------------------------------------------
     def airflow_pids(self) -> list[int]:
@@ -451,35 +361,7 @@ class Stack:
         pids = [p.pid for n, p in self.procs.items() if n not in ("sandbox", "pools")]
         return pids + ([self.pg.postmaster_pid] if self.pg.postmaster_pid else [])
 
-    def stack_memory(self) -> dict[str, float]:
-        return memory_of(self.airflow_pids())
-
-    def _start_sampler(self) -> None:
-        def sample() -> None:
-            while not self._sampling.wait(1.0):
-                now = self.stack_memory()
-                if now["pss_mib"] > self._peak.get("pss_mib", 0):
-                    self._peak = now
-
-        self._sampler = threading.Thread(target=sample, name="memory-sampler", daemon=True)
-        self._sampler.start()
-
-    def peak_memory(self) -> dict[str, float]:
-        return dict(self._peak)
-
-    # -- REST API ------------------------------------------------------------------------
-    def api(self, method: str, path: str, **kwargs: Any) -> Any:
-        answer = self.http.request(
-            method,
-            f"{self.api_url}/api/v2{path}",
-            headers={"Authorization": f"Bearer {self.token}"},
-            timeout=30,
-            **kwargs,
-        )
-        if answer.status_code >= 400:
-            raise RuntimeError(f"{method} {path}: HTTP {answer.status_code} {answer.text[:500]}")
-        return answer.json() if answer.content else None
-
+    # -- the sandbox -------------------------------------------------------------------
     def sandbox_post(self, path: str, payload: Any) -> Any:
         answer = self.http.post(f"{self.sandbox_url}_sandbox/{path}", json=payload, timeout=60)
         answer.raise_for_status()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import copy
 import itertools
 import json
 import os
@@ -120,6 +121,16 @@ def expected_short(
     return short
 
 
+def drop_declared_stock(sandbox: Any) -> dict[str, Any]:
+    """Every product's declared quantity in every unit drops to 0 (a broken stock feed: the
+    brake's case); returns the state loaded."""
+    broken = copy.deepcopy(sandbox.state())
+    for product in broken["products"]:
+        product["quantity"] = dict.fromkeys(product["quantity"], 0)
+    sandbox.load_state(broken)
+    return broken
+
+
 TEST_DAGS = Path(__file__).resolve().parent / "dags"
 REPO = Path(__file__).resolve().parents[2]
 _RUNS = itertools.count()
@@ -162,8 +173,10 @@ class WarmRunner:
         ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
         line = self.proc.stdout.readline() if ready else ""
         if not line:
+            exited = self.proc.poll()
             self.close()
-            raise TimeoutError(f"the warm dags-test runner gave no answer to {what}")
+            why = "no answer" if exited is None else f"it exited with {exited} (dag-runner.log)"
+            raise TimeoutError(f"the warm dags-test runner, asked {what}: {why}")
         return json.loads(line)
 
     def run(self, argv: list[str], connections: dict[str, str], log: Path, timeout: float) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 
 import pytest
@@ -10,6 +9,7 @@ import pytest
 from airflow_seller_provider.sandbox.testing import run_sandbox
 
 from .helpers import (
+    drop_declared_stock,
     expected_short,
     items_by_id,
     newly_canceled,
@@ -67,10 +67,7 @@ def test_dry_run_cancels_nothing(airflow_db):
 
 def test_safety_brake_stops_before_any_cancellation(airflow_db):
     with run_sandbox(seed=5, orders=120) as sandbox:
-        broken = copy.deepcopy(sandbox.state())
-        for product in broken["products"]:  # the declared quantities all drop to 0
-            product["quantity"] = dict.fromkeys(product["quantity"], 0)
-        sandbox.load_state(broken)
+        broken = drop_declared_stock(sandbox)
         # never: fail at the brake (on_brake would ask a person on Airflow 3.1+, see
         # test_approval_dag.py).
         code, log = run_dag(sandbox.airflow_conn_json(), {"require_approval": "never"})

@@ -12,7 +12,6 @@ worked out from its data (``expected_short``). No assertion is about time.
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 import socket
@@ -26,7 +25,7 @@ import pytest
 from airflow_seller_provider import metrics
 from airflow_seller_provider.sandbox.testing import run_sandbox
 
-from .helpers import expected_short, newly_canceled, run_dag, save_log
+from .helpers import drop_declared_stock, expected_short, newly_canceled, run_dag, save_log
 
 pytestmark = pytest.mark.slow
 
@@ -259,10 +258,7 @@ def test_one_run_over_three_connections_sends_each_ones_own(airflow_db, statsd):
 )
 def test_a_brake_trip_is_counted(airflow_db, statsd):
     with run_sandbox(seed=5, orders=120) as sandbox:
-        broken = copy.deepcopy(sandbox.state())
-        for product in broken["products"]:  # the declared quantities all drop to 0
-            product["quantity"] = dict.fromkeys(product["quantity"], 0)
-        sandbox.load_state(broken)
+        drop_declared_stock(sandbox)
         # never: fail at the brake (on_brake would ask a person on Airflow 3.1+).
         code, log = run_dag(sandbox.airflow_conn_json(), {"require_approval": "never"})
         samples = statsd.stop()
