@@ -6,8 +6,11 @@ queued page first (it names orders), then a stock batch (few, and the end of a c
 for last, they would add a round trip to the scan), then an item batch:
 
 - GetOrders pages: the first page gives TotalCount, then the other pages follow, at most
-  ``pages_in_flight`` (2) at a time: pages are the biggest answers, and the item batches,
-  not the pages, are most of the calls, so this bounds memory, not speed. A
+  ``pages_in_flight`` at a time (a quarter of ``max_concurrency``, at least 2): pages are
+  the biggest answers, and the item batches, not the pages, are most of the calls, so this
+  bounds memory while leaving most slots to item batches; with more slots, more pages can
+  name orders early, which a second-long rate budget rewards (calls started early free
+  their share of the budget early). A
   short page is not the end while TotalCount says more orders follow (the server caps Limit
   below ours): the rest of that page is asked for at the offset where it stopped.
 - GetMultipleOrderItems: order ids are batched as pages arrive, ``order_batch_size`` a call
@@ -88,7 +91,7 @@ class PendingOrderScan:
         read_skus: SkuReader | None = None,
         max_passes: int = 3,
         max_pages: int = 10_000,
-        pages_in_flight: int = 2,
+        pages_in_flight: int | None = None,
     ) -> None:
         if not isinstance(max_concurrency, int) or isinstance(max_concurrency, bool):
             raise TypeError(f"max_concurrency {max_concurrency!r} must be an integer >= 1")
@@ -106,6 +109,8 @@ class PendingOrderScan:
         self.read_skus = read_skus
         self.max_passes = max_passes
         self.max_pages = max_pages
+        if pages_in_flight is None:
+            pages_in_flight = max(2, max_concurrency // 4)
         self.pages_in_flight = max(1, min(pages_in_flight, max_concurrency))
         self._queued_pages: deque[tuple[int, int | None]] = deque()
         self._pages_running = 0

@@ -4,6 +4,7 @@ lost when orders leave ``pending`` mid-scan, and no throttling within the budget
 from __future__ import annotations
 
 import math
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -188,3 +189,26 @@ def test_free_slots_take_pages_then_stock_then_items():
     assert order[:2] == ["page", "page"]
     assert order.index("page", 2) < items_at[3]  # FIFO would run it after the 10th batch
     assert order.index("stock") < items_at[3]
+
+
+@pytest.mark.parametrize(("concurrency", "pages"), [(1, 1), (4, 2), (8, 2), (16, 4), (40, 10)])
+def test_pages_in_flight_grow_with_max_concurrency(concurrency, pages):
+    # A quarter of the slots (at least 2, at most all of them) may hold pages: enough pages
+    # name orders early, and item batches keep most slots.
+    server = CappedServer(2_000, 100)
+    running, most, lock = [0], [0], threading.Lock()
+    orders_page = server.orders_page
+
+    def page(**kw):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.02)  # long enough for every free slot to take a queued page
+        with lock:
+            running[0] -= 1
+        return orders_page(**kw)
+
+    server.orders_page = page  # type: ignore[method-assign]
+    outcome = scan(server, concurrency)
+    assert len(outcome.items) == 2_000
+    assert most[0] == pages

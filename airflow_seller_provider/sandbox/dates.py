@@ -7,13 +7,14 @@ body dates in the order's country's local time, in the same form without an offs
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, lru_cache
 from zoneinfo import ZoneInfo
 
 # Each business unit's country's time zone.
 ZONES = {"FACL": "America/Santiago", "FACO": "America/Bogota", "FAPE": "America/Lima"}
-_STORED = "%Y-%m-%d %H:%M:%S"
+_STORED_FORM = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
 
 
 def format_utc(moment: datetime) -> str:
@@ -53,13 +54,20 @@ def _zone(business_unit: str) -> ZoneInfo:
     return ZoneInfo(ZONES.get(business_unit.upper(), ZONES["FACL"]))
 
 
+# Every answer shows each of its dates this way (4 per order, 2 per item), and a scan asks
+# for the same orders' dates again and again: a pure function of its two texts, cached.
+@lru_cache(maxsize=1 << 16)
 def local_text(stored: str, business_unit: str) -> str:
     """A stored UTC date as the business unit's country's local time, without an offset
     (``""`` stays ``""``)."""
     if not stored:
         return stored
     try:
-        moment = datetime.strptime(stored, _STORED).replace(tzinfo=UTC)
+        # fromisoformat is C code, about 10x strptime's speed; the shape check keeps
+        # strptime's strictness (the stored form only).
+        if not _STORED_FORM.fullmatch(stored):
+            return stored
+        moment = datetime.fromisoformat(stored).replace(tzinfo=UTC)
         return format_utc(moment.astimezone(_zone(business_unit)).replace(tzinfo=None))
     except (ValueError, OverflowError):
         return stored

@@ -58,11 +58,21 @@ def envelope(root: str, tree: dict[str, Any], fmt: str) -> tuple[bytes, str]:
 def to_xml(root: str, node: Node) -> str:
     parts = ['<?xml version="1.0" encoding="UTF-8"?>\n']
     _xml(parts, root, node)
-    return "".join(parts)
+    # One pass over the whole text for the characters XML cannot carry (tag names are
+    # ASCII), instead of one per value: the same text, at a fraction of the cost.
+    return _NOT_XML.sub(_REPLACEMENT, "".join(parts))
 
 
 def _xml(parts: list[str], name: str, node: Node) -> None:
-    if isinstance(node, list):
+    # Hot: every value of every answer. Text comes first, as most nodes are text.
+    if isinstance(node, str):
+        if not node:
+            parts.append(f"<{name}/>")
+        elif "&" in node or "<" in node or ">" in node:
+            parts.append(f"<{name}>{escape(node)}</{name}>")
+        else:
+            parts.append(f"<{name}>{node}</{name}>")
+    elif isinstance(node, list):
         for child in node:
             _xml(parts, name, child)
     elif _empty(node):
@@ -73,8 +83,7 @@ def _xml(parts: list[str], name: str, node: Node) -> None:
             _xml(parts, key, child)
         parts.append(f"</{name}>")
     else:
-        text = escape(_NOT_XML.sub(_REPLACEMENT, str(node)))
-        parts.append(f"<{name}>{text}</{name}>")
+        parts.append(f"<{name}>{escape(str(node))}</{name}>")
 
 
 def _empty(node: Node) -> bool:
