@@ -19,12 +19,10 @@ _STORED_FORM = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2
 
 def format_utc(moment: datetime) -> str:
     if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
-    # Not strftime: it drops the zero padding of years before 1000 on some platforms.
-    return (
-        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d} "
-        f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}"
-    )
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    # Not strftime: it drops the zero padding of years before 1000 on some platforms;
+    # isoformat pads, and is C code.
+    return moment.isoformat(" ", "seconds")
 
 
 def now_utc() -> str:
