@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_seller_provider.approval_report import approval_subject, render_report
+from airflow_seller_provider.client.transport import DEFAULT_MAX_CONCURRENCY
 from airflow_seller_provider.payloads import (
     ApprovalRequest,
     ConnectionPlan,
@@ -138,7 +139,7 @@ def batches_for(found: FoundPayload, params: Mapping[str, Any]) -> list[PlanEntr
             "dry_run": bool(params["dry_run"]),
             "reason_detail": params.get("reason_detail") or None,
             "seller_center_conn_id": conn_id,
-            "max_concurrency": int(params.get("max_concurrency") or 8),
+            "max_concurrency": int(params.get("max_concurrency") or DEFAULT_MAX_CONCURRENCY),
         }
         for batch in batch_by_order(found["short"], int(params["batch_size"]))
     ]

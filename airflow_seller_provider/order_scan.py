@@ -41,6 +41,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow_seller_provider.client.errors import PagingLimitError
+from airflow_seller_provider.client.transport import DEFAULT_MAX_CONCURRENCY
 from airflow_seller_provider.shortage import ScannedItem, StockKey, normalise_unit
 
 if TYPE_CHECKING:
@@ -87,7 +88,7 @@ class PendingOrderScan:
         *,
         since: datetime,
         until: datetime,
-        max_concurrency: int = 8,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         read_skus: SkuReader | None = None,
         max_passes: int = 3,
         max_pages: int = 10_000,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from airflow_seller_provider.client.transport import DEFAULT_MAX_CONCURRENCY
 from airflow_seller_provider.order_scan import PendingOrderScan, competing_sku
 from airflow_seller_provider.payloads import FoundPayload, SkuShortage
 from airflow_seller_provider.shortage import (
@@ -106,7 +107,7 @@ def find_short(
     stock_sql: str | None = None,
     stock_counts: str | None = None,
     cancel_scope: str = ITEM,
-    max_concurrency: int = 8,
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
     now: datetime | None = None,
 ) -> ScanResult:
     """Scan (pipelined, at most ``max_concurrency`` calls at once), read the stock of the

@@ -40,6 +40,7 @@ import tracemalloc
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from airflow_seller_provider.client.transport import DEFAULT_MAX_CONCURRENCY
 from benchmarks.common import (
     SELLER_ID,
     Result,
@@ -64,7 +65,6 @@ RATE = 45.0  # client rate_limit, and the sandbox's token bucket
 # A quarter of a second's budget and more: the first page's ten item batches, the pages it
 # makes known and the first stock batches start at once (README, "Sizing max_concurrency").
 MAX_CONCURRENCY = 16
-DEFAULT_CONCURRENCY = 8  # the DAG's default, also measured (notes only) at the small sizes
 LOOKBACK_DAYS = 30
 SHARE_TARGET = 0.85  # bound / wall
 MEMORY_TARGET = 1.1  # what each further 1k items adds to the peak: later step / first step
@@ -322,11 +322,11 @@ def run() -> list[Result]:
             del state
             sandbox.clear_requests_log()
             started = time.perf_counter()
-            _find_short(sandbox, DEFAULT_CONCURRENCY)
+            _find_short(sandbox, DEFAULT_MAX_CONCURRENCY)
             wall = time.perf_counter() - started
             calls = sum(_calls(sandbox.requests_log())["calls"].values())
             note(
-                f"{orders:,} orders at the default max_concurrency {DEFAULT_CONCURRENCY}: "
+                f"{orders:,} orders at the default max_concurrency {DEFAULT_MAX_CONCURRENCY}: "
                 f"find_short {wall:.2f} s, {calls} calls, "
                 f"{max(calls / RATE, critical_path(orders) * LATENCY_S) / wall:.2f} of the bound"
             )

@@ -14,6 +14,7 @@ from airflow_seller_provider.cancel_plan import (
     REQUIRE_APPROVAL,
 )
 from airflow_seller_provider.cancellation_events import OUTLETS
+from airflow_seller_provider.client.transport import DEFAULT_MAX_CONCURRENCY
 from airflow_seller_provider.compat import (
     HITL_AVAILABLE,
     AirflowFailException,
@@ -144,7 +145,7 @@ def run_connections(params: Mapping[str, Any]) -> list[str]:
         ),
         "batch_size": Param(100, type="integer", minimum=1, maximum=1000),
         "max_concurrency": Param(
-            8,
+            DEFAULT_MAX_CONCURRENCY,
             type="integer",
             minimum=1,
             maximum=64,
@@ -213,7 +214,7 @@ def cancel_short_stock_items() -> None:
             result = find_short(
                 hook.get_conn(),
                 lookback_days=int(params["lookback_days"]),
-                max_concurrency=int(params.get("max_concurrency") or 8),
+                max_concurrency=int(params.get("max_concurrency") or DEFAULT_MAX_CONCURRENCY),
                 stock_counts=params.get("stock_counts") or None,
                 cancel_scope=hook.cancel_scope(),
                 **source,

@@ -58,6 +58,7 @@ __all__ = [
     "CallObserver",
     "CallRecord",
     "CallSettings",
+    "DEFAULT_MAX_CONCURRENCY",
     "POOL_MAXSIZE",
     "Pacer",
     "Transport",
@@ -69,6 +70,9 @@ __all__ = [
 log = logging.getLogger("airflow_seller_provider.client")
 
 DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
+# Calls a scan or a cancel task keeps in flight at once unless told otherwise (its
+# ``max_concurrency``); the pool keeps up to POOL_MAXSIZE connections for them.
+DEFAULT_MAX_CONCURRENCY = 8
 POOL_MAXSIZE = 32
 CHUNK_BYTES = 64 * 1024
 _QUERY = re.compile(r"\?[^\s'\"()<>]*")

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from airflow_seller_provider.client.errors import ADVICE, InvalidStateError, SellerCenterError
+from airflow_seller_provider.client.transport import DEFAULT_MAX_CONCURRENCY
 from airflow_seller_provider.client.validation import validate_reason, validate_reason_detail
 from airflow_seller_provider.compat import AirflowException, AirflowFailException, BaseOperator
 from airflow_seller_provider.hooks.seller_center import SellerCenterHook
@@ -85,7 +86,7 @@ class CancelOrderItemOperator(BaseOperator):
         reason_detail: str | None = None,
         seller_center_conn_id: str = SellerCenterHook.default_conn_name,
         dry_run: bool = False,
-        max_concurrency: int = 8,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         lookup_days: int = 30,
         **kwargs: Any,
     ) -> None:
