@@ -150,7 +150,8 @@ def run_connections(params: Mapping[str, Any]) -> list[str]:
             minimum=1,
             maximum=64,
             description="Calls in flight at once, in the find step and in each cancel task; "
-            "the connection's rate_limit paces them all.",
+            "the connection's rate_limit paces them all. With 1000-order pages, 16 lets a "
+            "large seller's find step start a page's item batches at once (README).",
         ),
         "max_cancellations": Param(500, type="integer", minimum=0),
         "max_cancel_fraction": Param(0.5, type="number", minimum=0, maximum=1),
