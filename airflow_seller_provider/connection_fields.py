@@ -1,14 +1,15 @@
 """The one definition of the ``seller_center`` connection's form fields.
 
 ``get_provider_info()`` publishes it for Airflow 3's UI; the hook reads the same names, so a
-field is added in one place. Kept free of Airflow imports so the provider info loads fast.
+field is added in one place. Kept free of Airflow imports so the provider info loads fast;
+the business units and formats are the protocol's (``client.protocol``).
 """
 
 from __future__ import annotations
 
+from airflow_seller_provider.client.protocol import BUSINESS_UNITS, FORMATS
+
 DEFAULT_BASE_URL = "https://sellercenter-api.falabella.com/"
-BUSINESS_UNITS = ("FACL", "FACO", "FAPE")
-FORMATS = ("XML", "JSON")
 CANCEL_SCOPES = ("item", "package")
 
 # extra name -> (label, description, JSON-schema type, enum or None, default or None)

@@ -148,7 +148,7 @@ def paced_finish(calls: int, latency: float = LATENCY_S, rate: float = RATE) -> 
 
 
 def _find_short(sandbox: SandboxProcess, max_concurrency: int = MAX_CONCURRENCY) -> Any:
-    from airflow_seller_provider.pending_scan import find_short
+    from airflow_seller_provider.short_stock.find import find_short
 
     client = sandbox.client(
         page_size=PAGE_SIZE,
@@ -181,7 +181,7 @@ def _calls(log: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _check(result: Any, orders: int, short: int) -> list[str]:
     """What is wrong with the scan's result (empty when every order and item was seen)."""
-    from airflow_seller_provider.pending_scan import found_payload
+    from airflow_seller_provider.short_stock.find import found_payload
 
     wrong = []
     ids = {i.order_item_id for i in result.items}
@@ -244,7 +244,7 @@ def _per_call_cpu(sandbox: SandboxProcess) -> dict[str, tuple[float, float]]:
 
 
 def measure(sandbox: SandboxProcess, orders: int) -> dict[str, Any]:
-    from airflow_seller_provider.pending_scan import found_payload
+    from airflow_seller_provider.short_stock.find import found_payload
 
     built = time.perf_counter()
     state, short = build_state(orders)

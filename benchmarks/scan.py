@@ -83,7 +83,7 @@ def minimum_calls(pending_orders: int, skus: int) -> dict[str, int]:
 
 
 def _find_short(sandbox: SandboxProcess) -> Any:
-    from airflow_seller_provider.pending_scan import find_short
+    from airflow_seller_provider.short_stock.find import find_short
 
     client = sandbox.client(
         page_size=PAGE_SIZE, sku_batch_size=SKU_BATCH, order_batch_size=ORDER_BATCH

@@ -6,14 +6,6 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from airflow_seller_provider.cancel_plan import (
-    APPROVAL_TIMEOUT_MINUTES,
-    FRACTION_MIN_ITEMS,
-    MAX_CONNECTIONS,
-    ON_BRAKE,
-    REQUIRE_APPROVAL,
-)
-from airflow_seller_provider.cancellation_events import OUTLETS
 from airflow_seller_provider.client.transport import DEFAULT_MAX_CONCURRENCY
 from airflow_seller_provider.compat import (
     HITL_AVAILABLE,
@@ -24,7 +16,20 @@ from airflow_seller_provider.compat import (
     task,
 )
 from airflow_seller_provider.operators.cancel_order_item import CancelOrderItemOperator
-from airflow_seller_provider.payloads import FoundPayload, PlanEntry, Summary, xcom_dicts
+from airflow_seller_provider.short_stock.events import OUTLETS
+from airflow_seller_provider.short_stock.payloads import (
+    FoundPayload,
+    PlanEntry,
+    Summary,
+    xcom_dicts,
+)
+from airflow_seller_provider.short_stock.plan import (
+    APPROVAL_TIMEOUT_MINUTES,
+    FRACTION_MIN_ITEMS,
+    MAX_CONNECTIONS,
+    ON_BRAKE,
+    REQUIRE_APPROVAL,
+)
 
 DOC_MD = """
 ### Cancel short-stock order items
@@ -96,7 +101,7 @@ SELLER_CENTER_POOL = "seller_center"
 def run_connections(params: Mapping[str, Any]) -> list[str]:
     """The run's connections, checked; a bad list or mode fails the task without retries
     (the plan and summary steps run ``all_done``, so they meet it too)."""
-    from airflow_seller_provider.cancel_plan import run_connections as checked
+    from airflow_seller_provider.short_stock.plan import run_connections as checked
 
     try:
         return checked(params, hitl_available=HITL_AVAILABLE)
@@ -195,8 +200,11 @@ def cancel_short_stock_items() -> None:
         # Imported in the task so that parsing this file stays light.
         from airflow_seller_provider.client.errors import SellerCenterError
         from airflow_seller_provider.hooks.seller_center import SellerCenterHook
-        from airflow_seller_provider.pending_scan import find_short, found_payload
-        from airflow_seller_provider.stock_sources import StockSourceError, classify_stock_source
+        from airflow_seller_provider.short_stock.find import find_short, found_payload
+        from airflow_seller_provider.short_stock.stock_sources import (
+            StockSourceError,
+            classify_stock_source,
+        )
 
         params = get_current_context()["params"]
         hook = SellerCenterHook(seller_center_conn_id)
@@ -234,8 +242,8 @@ def cancel_short_stock_items() -> None:
         """The batches to cancel now; the rest of the RunPlan goes under its own XCom keys
         (``held``, ``connections``, ``approval``): Airflow maps only over return values."""
         # all_done: one connection's failed find step must not stop the others' plans.
-        from airflow_seller_provider.cancel_plan import plan_run, trips_for
         from airflow_seller_provider.metrics import record_brake_trip, record_short_items
+        from airflow_seller_provider.short_stock.plan import plan_run, trips_for
 
         context = get_current_context()
         params = context["params"]
@@ -259,8 +267,8 @@ def cancel_short_stock_items() -> None:
     @task(trigger_rule="all_done", outlets=OUTLETS)
     def publish_cancellations() -> int:
         """One Asset event per run, its extra listing each connection's canceled ids."""
-        from airflow_seller_provider.cancellation_events import cancellation_events, emit
-        from airflow_seller_provider.run_summary import pull_outcomes
+        from airflow_seller_provider.short_stock.events import cancellation_events, emit
+        from airflow_seller_provider.short_stock.summary import pull_outcomes
 
         context = get_current_context()
         events = cancellation_events(
@@ -272,7 +280,7 @@ def cancel_short_stock_items() -> None:
 
     @task(trigger_rule="all_done", multiple_outputs=False)
     def summarize() -> Summary:
-        from airflow_seller_provider.run_summary import summarize_run
+        from airflow_seller_provider.short_stock.summary import summarize_run
 
         context = get_current_context()
         ti = context["ti"]

@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from airflow_seller_provider.cancellation_events import CANCELLATIONS, CancellationEvent
 from airflow_seller_provider.compat import dag, get_current_context, task
+from airflow_seller_provider.short_stock.events import CANCELLATIONS, CancellationEvent
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ def seller_center_cancellations_consumer() -> None:
     @task(multiple_outputs=False)
     def read_cancellations() -> dict[str, list[int]]:
         """The canceled ids per connection, from the triggering events' extras."""
-        from airflow_seller_provider.cancellation_events import received
+        from airflow_seller_provider.short_stock.events import received
 
         events: list[CancellationEvent] = received(get_current_context())
         canceled: dict[str, list[int]] = {}

@@ -9,8 +9,8 @@ from contextlib import contextmanager
 from socketserver import BaseServer
 from typing import Any
 
-from airflow_seller_provider.payloads import FoundPayload
-from airflow_seller_provider.pending_scan import ScanResult, found_payload
+from airflow_seller_provider.short_stock.find import ScanResult, found_payload
+from airflow_seller_provider.short_stock.payloads import FoundPayload
 
 
 class FakeTI:

@@ -43,7 +43,6 @@ from airflow_seller_provider.client.errors import (
     error_of_kind,
     kind_names,
 )
-from airflow_seller_provider.client.former_names import module_getattr
 from airflow_seller_provider.client.models import Response
 from airflow_seller_provider.client.parsing import parse_response, redact
 from airflow_seller_provider.client.signing import (
@@ -156,10 +155,6 @@ class Pacer:
             self._due = max(self._due, slot) + self.interval
             self._starts.append(slot)
         return slot - now
-
-
-# The former name (the sandbox's token bucket is also a RateLimiter; this one paces).
-__getattr__ = module_getattr(__name__, {"RateLimiter": ("Pacer", Pacer)})
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow_seller_provider.client.errors import SellerCenterError
-from airflow_seller_provider.client.former_names import module_getattr
 from airflow_seller_provider.compat import (
     AirflowFailException,
     AirflowNotFoundException,
@@ -32,10 +31,6 @@ class ConnectionConfigError(AirflowFailException, ValueError):
 
 
 # The former name (it is about the connection's configuration, not the network).
-__getattr__ = module_getattr(
-    __name__, {"SellerCenterConnectionError": ("ConnectionConfigError", ConnectionConfigError)}
-)
-
 # The client's argument names, as the connection's fields that set them.
 _FIELDS = {
     "base_url": "host (Base URL)",

@@ -19,7 +19,7 @@ from airflow.providers.standard.exceptions import HITLTimeoutError
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 
 from airflow_seller_provider.compat import AirflowFailException, AirflowSkipException
-from airflow_seller_provider.run_summary import DECISIONS, TIMED_OUT
+from airflow_seller_provider.operators.outcomes import DECISIONS, TIMED_OUT
 
 DECISION_KEY = "decision"
 

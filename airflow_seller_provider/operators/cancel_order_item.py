@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from airflow_seller_provider.client.errors import ADVICE, InvalidStateError, SellerCenterError
+from airflow_seller_provider.client.protocol import SHORTAGE
 from airflow_seller_provider.client.transport import DEFAULT_MAX_CONCURRENCY
 from airflow_seller_provider.client.validation import validate_reason, validate_reason_detail
 from airflow_seller_provider.compat import AirflowException, AirflowFailException, BaseOperator
@@ -16,33 +17,18 @@ from airflow_seller_provider.metrics import record_item_outcomes
 from airflow_seller_provider.operators.item_lookup import ItemLocator
 from airflow_seller_provider.operators.outcomes import (
     DEFERRED,
-    OUTCOMES,
+    CollateralItem,
     Outcome,
+    OutcomePayload,
     lookup_outcome,
     outcome_payload,
-    summarize,
 )
 from airflow_seller_provider.operators.targets import Target, parse_targets
-from airflow_seller_provider.payloads import CollateralItem, OutcomePayload
-
-# Re-exported: these names lived here before the module was split.
-__all__ = [
-    "DEFERRED",
-    "OUTCOMES",
-    "CancelOrderItemOperator",
-    "ItemLocator",
-    "Outcome",
-    "Target",
-    "outcome_payload",
-    "parse_targets",
-    "summarize",
-]
 
 if TYPE_CHECKING:
     from airflow_seller_provider.client import SellerCenterClient
     from airflow_seller_provider.client.models import OrderItem
 
-SHORTAGE = "SHORTAGE"
 MAX_LOGGED_ROWS = 50
 
 

@@ -4,10 +4,44 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypedDict
 
 from airflow_seller_provider.client.models import OrderItem
 from airflow_seller_provider.operators.targets import Target
-from airflow_seller_provider.payloads import CollateralItem, FailedItem, OutcomePayload
+
+DECISIONS = {"Approve": "approved", "Reject": "rejected"}
+"""The approval operator's options, and the decision each records."""
+TIMED_OUT = "timed_out"
+"""The decision recorded when nobody answered the approval in time."""
+
+
+class FailedItem(TypedDict):
+    order_item_id: int
+    code: str | None
+    message: str
+
+
+class CollateralItem(TypedDict):
+    """An item the API canceled that was not asked for (its package went with another)."""
+
+    order_item_id: int
+    order_id: int
+    package_id: str
+
+
+class OutcomePayload(TypedDict):
+    """A cancel task's result (XCom key ``outcome``): ids per outcome, and counts."""
+
+    canceled: list[int]
+    already_canceled: list[int]
+    no_longer_pending: list[int]
+    would_cancel: list[int]
+    failed: list[FailedItem]
+    collateral_canceled: list[CollateralItem]
+    counts: dict[str, int]
+    dry_run: bool
+    seller_center_conn_id: str
+
 
 OUTCOMES = ("canceled", "already_canceled", "no_longer_pending", "would_cancel", "failed")
 DEFERRED = "deferred"

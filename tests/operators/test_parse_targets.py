@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_seller_provider.operators.cancel_order_item import Target, parse_targets
+from airflow_seller_provider.operators.targets import Target, parse_targets
 
 
 def test_one_id_a_list_and_entries():

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from airflow_seller_provider.cancel_plan import plan_run
-from airflow_seller_provider.cancellation_events import cancellation_events
 from airflow_seller_provider.operators.outcomes import Outcome, outcome_payload
-from airflow_seller_provider.run_summary import approval_decision, build_run_summary
+from airflow_seller_provider.short_stock.events import cancellation_events
+from airflow_seller_provider.short_stock.plan import plan_run
+from airflow_seller_provider.short_stock.summary import approval_decision, build_run_summary
 
-from .support import PLAN_PARAMS as PARAMS
-from .support import found_for as found
+from ..support import PLAN_PARAMS as PARAMS
+from ..support import found_for as found
 
 
 def outcome(conn_id: str, canceled: list[int], failed: list[int] = ()) -> dict:

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from airflow_seller_provider import stock_sources
-from airflow_seller_provider.stock_sources import (
+from airflow_seller_provider.short_stock import stock_sources
+from airflow_seller_provider.short_stock.stock_sources import (
     StockSourceError,
     classify_stock_source,
     load_stock_callable,
@@ -25,7 +25,8 @@ from airflow_seller_provider.stock_sources import (
     read_stock_source,
 )
 
-HERE = __name__  # "tests.test_stock_sources": the callables below are imported by this path
+# "tests.short_stock.test_stock_sources": the callables below are imported by this path
+HERE = __name__
 
 
 def parse(*rows: Any) -> dict:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_seller_provider.cancel_plan import (
+from airflow_seller_provider.short_stock.plan import (
     ApprovalUnavailable,
     brake_trips,
     plan_run,
     run_connections,
 )
 
-from .support import PLAN_PARAMS as PARAMS
-from .support import found_for as found
+from ..support import PLAN_PARAMS as PARAMS
+from ..support import found_for as found
 
 
 def test_connections_default_to_the_single_param_and_are_checked():

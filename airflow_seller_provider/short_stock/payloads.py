@@ -3,7 +3,7 @@
 One declared type per payload: the find step's result, a plan entry (one cancel task's
 arguments), a cancel task's outcome, and the run's summary. The DAG, the operator and
 ``run_summary`` all use them, so a renamed key fails the type check (``make test`` runs
-mypy) or a test (``tests/test_payloads.py``) instead of making the summary report zeros.
+mypy) or a test (``tests/short_stock/test_payloads.py``) instead of making the summary report zeros.
 All are plain JSON: ids, counts and short texts, never a client or a secret.
 """
 
@@ -11,6 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any, TypedDict
+
+from airflow_seller_provider.operators.outcomes import (
+    CollateralItem,
+    FailedItem,
+)
 
 
 def xcom_dicts(value: Any) -> list[dict[str, Any]]:
@@ -79,34 +84,6 @@ class PlanEntry(TypedDict):
     reason_detail: str | None
     seller_center_conn_id: str
     max_concurrency: int
-
-
-class FailedItem(TypedDict):
-    order_item_id: int
-    code: str | None
-    message: str
-
-
-class CollateralItem(TypedDict):
-    """An item the API canceled that was not asked for (its package went with another)."""
-
-    order_item_id: int
-    order_id: int
-    package_id: str
-
-
-class OutcomePayload(TypedDict):
-    """A cancel task's result (XCom key ``outcome``): ids per outcome, and counts."""
-
-    canceled: list[int]
-    already_canceled: list[int]
-    no_longer_pending: list[int]
-    would_cancel: list[int]
-    failed: list[FailedItem]
-    collateral_canceled: list[CollateralItem]
-    counts: dict[str, int]
-    dry_run: bool
-    seller_center_conn_id: str
 
 
 class ConnectionPlan(TypedDict):

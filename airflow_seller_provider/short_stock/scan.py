@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_seller_provider.client.errors import PagingLimitError
 from airflow_seller_provider.client.transport import DEFAULT_MAX_CONCURRENCY
-from airflow_seller_provider.shortage import ScannedItem, StockKey, normalise_unit
+from airflow_seller_provider.short_stock.rule import ScannedItem, StockKey, normalise_unit
 
 if TYPE_CHECKING:
     from airflow_seller_provider.client.api import SellerCenterClient

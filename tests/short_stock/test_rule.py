@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from airflow_seller_provider.shortage import (
+from airflow_seller_provider.short_stock.rule import (
     ON_HAND,
     PACKAGE,
     SELLABLE,

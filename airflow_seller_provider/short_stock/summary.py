@@ -6,13 +6,16 @@ import logging
 from collections.abc import Sequence
 from typing import Any, cast
 
-from airflow_seller_provider.payloads import (
+from airflow_seller_provider.operators.outcomes import (
+    TIMED_OUT,
     CollateralItem,
+    FailedItem,
+    OutcomePayload,
+)
+from airflow_seller_provider.short_stock.payloads import (
     ConnectionSummary,
     Counts,
-    FailedItem,
     FoundPayload,
-    OutcomePayload,
     PlanEntry,
     RunPlan,
     Summary,
@@ -162,10 +165,6 @@ def build_summary(
         problem = f"{summary['failed']} order item(s) failed: {listed}"
         log.error(problem)
     return summary, problem
-
-
-DECISIONS = {"Approve": "approved", "Reject": "rejected"}
-TIMED_OUT = "timed_out"
 
 
 def approval_decision(answer: Any) -> tuple[str | None, str | None]:

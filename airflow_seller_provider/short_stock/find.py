@@ -15,9 +15,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from airflow_seller_provider.client.transport import DEFAULT_MAX_CONCURRENCY
-from airflow_seller_provider.order_scan import PendingOrderScan, competing_sku
-from airflow_seller_provider.payloads import FoundPayload, SkuShortage
-from airflow_seller_provider.shortage import (
+from airflow_seller_provider.short_stock.payloads import FoundPayload, SkuShortage
+from airflow_seller_provider.short_stock.rule import (
     ITEM,
     ON_HAND,
     SELLABLE,
@@ -28,6 +27,7 @@ from airflow_seller_provider.shortage import (
     StockKey,
     decide_shortages,
 )
+from airflow_seller_provider.short_stock.scan import PendingOrderScan, competing_sku
 
 if TYPE_CHECKING:
     from airflow_seller_provider.client.api import SellerCenterClient
@@ -86,7 +86,7 @@ def _read_source(
     stock_sql: str | None,
 ) -> StockFigures:
     """A source other than Seller Center (whose figures the scan reads as it goes), once."""
-    from airflow_seller_provider.stock_sources import read_stock_source
+    from airflow_seller_provider.short_stock.stock_sources import read_stock_source
 
     units = read_stock_source(
         stock_source, skus=skus, stock_conn_id=stock_conn_id, stock_sql=stock_sql
@@ -113,7 +113,7 @@ def find_short(
     """Scan (pipelined, at most ``max_concurrency`` calls at once), read the stock of the
     SKUs in play (Seller Center's while scanning; another source once, after), and apply
     the shortage rule."""
-    from airflow_seller_provider.stock_sources import classify_stock_source
+    from airflow_seller_provider.short_stock.stock_sources import classify_stock_source
 
     kind = classify_stock_source(stock_source, stock_conn_id=stock_conn_id, stock_sql=stock_sql)
     counts = _counts(kind, stock_counts)
@@ -198,25 +198,3 @@ def found_payload(
         ],
         "top_skus": top_skus(decision, result.stock),
     }
-
-
-# The plan step's names, from before they had a module of their own.
-from airflow_seller_provider.cancel_plan import (  # noqa: E402
-    FRACTION_MIN_ITEMS,
-    SafetyBrake,
-    batch_by_order,
-    check_brake,
-    plan_batches,
-)
-
-__all__ = [
-    "FRACTION_MIN_ITEMS",
-    "SafetyBrake",
-    "ScanResult",
-    "batch_by_order",
-    "check_brake",
-    "find_short",
-    "found_payload",
-    "plan_batches",
-    "top_skus",
-]

@@ -6,20 +6,11 @@ from typing import get_type_hints
 
 import pytest
 
-from airflow_seller_provider.operators.outcomes import Outcome, outcome_payload
-from airflow_seller_provider.payloads import (
-    FoundPayload,
-    OutcomePayload,
-    PlanEntry,
-    Summary,
-)
-from airflow_seller_provider.pending_scan import (
-    SafetyBrake,
-    ScanResult,
-    found_payload,
-    plan_batches,
-)
-from airflow_seller_provider.run_summary import build_summary
+from airflow_seller_provider.operators.outcomes import Outcome, OutcomePayload, outcome_payload
+from airflow_seller_provider.short_stock.find import ScanResult, found_payload
+from airflow_seller_provider.short_stock.payloads import FoundPayload, PlanEntry, Summary
+from airflow_seller_provider.short_stock.plan import SafetyBrake, plan_batches
+from airflow_seller_provider.short_stock.summary import build_summary
 
 PARAMS = {
     "max_cancellations": 500,

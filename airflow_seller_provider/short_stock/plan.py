@@ -11,9 +11,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_seller_provider.approval_report import approval_subject, render_report
 from airflow_seller_provider.client.transport import DEFAULT_MAX_CONCURRENCY
-from airflow_seller_provider.payloads import (
+from airflow_seller_provider.short_stock.approval_report import approval_subject, render_report
+from airflow_seller_provider.short_stock.payloads import (
     ApprovalRequest,
     ConnectionPlan,
     FoundPayload,

@@ -7,11 +7,12 @@ import types
 
 import pytest
 
-from airflow_seller_provider.pending_scan import batch_by_order, check_brake, find_short
 from airflow_seller_provider.sandbox.testing import run_sandbox
+from airflow_seller_provider.short_stock.find import find_short
+from airflow_seller_provider.short_stock.plan import batch_by_order, check_brake
 
-from .e2e.helpers import expected_short
-from .support import sandbox_client
+from ..e2e.helpers import expected_short
+from ..support import sandbox_client
 
 
 def client_for(sandbox):

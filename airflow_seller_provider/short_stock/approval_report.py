@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from airflow_seller_provider.payloads import ConnectionPlan, FoundPayload
+from airflow_seller_provider.short_stock.payloads import ConnectionPlan, FoundPayload
 
 SKU_ROWS = 10
 SAMPLE_IDS = 10

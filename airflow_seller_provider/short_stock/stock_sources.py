@@ -25,11 +25,10 @@ from decimal import Decimal
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from airflow_seller_provider.client.protocol import blank
+from airflow_seller_provider.client.protocol import BUSINESS_UNITS, blank
 from airflow_seller_provider.compat import AirflowException, BaseHook, ObjectStoragePath
 
 __all__ = [
-    "BUSINESS_UNITS",
     "StockKey",
     "StockSourceError",
     "classify_stock_source",
@@ -46,7 +45,6 @@ StockKey = tuple[str | None, str]
 
 StockSourceKind = Literal["seller_center", "sql", "file", "callable"]
 
-BUSINESS_UNITS = frozenset({"FACL", "FACO", "FAPE"})
 FILE_SUFFIXES = (".csv", ".json")
 _FIELDS = ("sku", "units", "business_unit")
 _DIGITS = re.compile(r"[0-9]+")

@@ -25,7 +25,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from airflow_seller_provider.client.former_names import module_getattr
 from airflow_seller_provider.client.protocol import (
     Shipper,
     business_unit_of,
@@ -95,9 +94,6 @@ class ScannedItem:
 
 
 # The former name (the scan keeps every item of the pending orders, pending or not).
-__getattr__ = module_getattr(__name__, {"PendingItem": ("ScannedItem", ScannedItem)})
-
-
 def normalise_unit(value: str | None) -> str | None:
     """An operator code or unit name (``facl``, ``FACL``) -> ``FACL``; anything else None."""
     return business_unit_of(value or "")

@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from airflow_seller_provider.client.models import Order, OrderItem, OrdersPage
-from airflow_seller_provider.order_scan import PendingOrderScan, competing_sku
-from airflow_seller_provider.pending_scan import find_short
 from airflow_seller_provider.sandbox.testing import run_sandbox
+from airflow_seller_provider.short_stock.find import find_short
+from airflow_seller_provider.short_stock.scan import PendingOrderScan, competing_sku
 from tests.support import sandbox_client
 
 NOW = datetime.now(UTC)
