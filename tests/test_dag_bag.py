@@ -55,7 +55,7 @@ def test_example_dag_shape_and_params():
     }
     if HITL_AVAILABLE:  # Airflow 3.1+: the held batches wait for a person
         tasks |= {"approve_cancellations", "cancel_approved_items"}
-    assert {t.task_id for t in dag.tasks} == tasks
-    for task_id in ("plan_cancellations", "publish_cancellations", "summarize"):
-        trigger_rule = dag.get_task(task_id).trigger_rule
-        assert getattr(trigger_rule, "value", trigger_rule) == "all_done", task_id
+    assert {t.task_id for t in dag.tasks} == {f"short_stock.{name}" for name in tasks}
+    for name in ("plan_cancellations", "publish_cancellations", "summarize"):
+        trigger_rule = dag.get_task(f"short_stock.{name}").trigger_rule
+        assert getattr(trigger_rule, "value", trigger_rule) == "all_done", name

@@ -7,7 +7,11 @@ importing one of them must not import the group: its names load on first use.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow_seller_provider.short_stock.group import short_stock_cancellation
+    from airflow_seller_provider.short_stock.settings import SETTINGS, short_stock_params
 
 __all__ = ["SETTINGS", "short_stock_cancellation", "short_stock_params"]
 

@@ -1,14 +1,16 @@
-"""What the example DAG tells other DAGs: the items it canceled, per connection, as an
-Asset event (a Dataset event on Airflow 2.11).
+"""What the short-stock task group tells other DAGs: the items it canceled, per connection,
+as an Asset event (a Dataset event on Airflow 2.11).
 
-One event per producing run on the asset ``CANCELLATIONS`` (``seller-center://cancellations``),
-whose extra holds one entry per connection with canceled items: ``{"dag_run_id": ...,
-"events": [CancellationEvent, ...]}``. One event, not one per connection through an
-AssetAlias, because Airflow 3.3.2 hands an asset-triggered run only the events up to the
-first one that queued it (apache/airflow#54659): the other connections' events would reach
-the consumer one run late, or never if no later event comes. Airflow 2.11's alias events
-also fail under ``dags test``. A consumer DAG schedules on ``CANCELLATIONS`` and reads the
-entries with ``received(context)`` (``dags/seller_center_cancellations_consumer.py``).
+One event per producing run and task group on the asset ``CANCELLATIONS``
+(``seller-center://cancellations``), whose extra holds one entry per connection with
+canceled items: ``{"dag_run_id": ..., "group_id": ..., "events": [CancellationEvent, ...]}``.
+A DAG with two groups emits two events in one run, each naming its group. One event, not one
+per connection through an AssetAlias, because Airflow 3.3.2 hands an asset-triggered run
+only the events up to the first one that queued it (apache/airflow#54659): the other
+connections' events would reach the consumer one run late, or never if no later event comes.
+Airflow 2.11's alias events also fail under ``dags test``. A consumer DAG schedules on
+``CANCELLATIONS`` and reads the entries with ``received(context)``
+(``dags/seller_center_cancellations_consumer.py``).
 
 The extra holds ids and counts only (JSON, never a secret), bounded by the run's plan.
 """
@@ -16,7 +18,7 @@ The extra holds ids and counts only (JSON, never a secret), bounded by the run's
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, TypedDict, cast
+from typing import Any, NotRequired, TypedDict, cast
 
 from airflow_seller_provider.compat import AirflowSkipException, Asset
 
@@ -29,6 +31,8 @@ class CancellationEvent(TypedDict):
 
     seller_center_conn_id: str
     dag_run_id: str
+    group_id: NotRequired[str]
+    """The task group that canceled them (``short_stock_cancellation``'s ``group_id``)."""
     canceled: list[int]
     """Items this run canceled (the API confirmed it, or the lost answer was verified)."""
     canceled_count: int
@@ -76,15 +80,19 @@ OUTLETS = [CANCELLATIONS]
 """The publishing task's outlets."""
 
 
-def emit(outlet_events: Any, events: list[CancellationEvent], *, dag_run_id: str) -> int:
-    """Set the run's one event (see the module's docstring); returns how many connections
-    it names. With nothing canceled the task skips itself: a plain outlet emits on every
-    success, and a consumer should not run for nothing."""
+def emit(
+    outlet_events: Any, events: list[CancellationEvent], *, dag_run_id: str, group_id: str
+) -> int:
+    """Set the run's one event for the task group ``group_id`` (see the module's
+    docstring); returns how many connections it names. With nothing canceled the task
+    skips itself: a plain outlet emits on every success, and a consumer should not run for
+    nothing."""
     if not events:
         raise AirflowSkipException("Nothing was canceled: no event.")
     outlet_events[CANCELLATIONS].extra = {
         "dag_run_id": dag_run_id,
-        "events": [dict(e) for e in events],
+        "group_id": group_id,
+        "events": [{**e, "group_id": group_id} for e in events],
     }
     return len(events)
 

@@ -206,6 +206,7 @@ def plan_run(
     params: Mapping[str, Any],
     *,
     hitl_available: bool,
+    find_task_id: str = "find_short_items",
 ) -> RunPlan:
     """Every connection's batches, split into those that run now and those that wait.
 
@@ -233,7 +234,7 @@ def plan_run(
                     "pending": 0,
                     "brake": [],
                     "problem": f"connection {conn_id!r}: the find step failed (see "
-                    f"find_short_items, map index {index}): nothing was canceled for it",
+                    f"{find_task_id}, map index {index}): nothing was canceled for it",
                 }
             )
             continue

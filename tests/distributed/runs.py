@@ -99,7 +99,7 @@ def task_instances(stack: Stack, run_id: str) -> list[dict[str, Any]]:
 def summary_of(stack: Stack, run_id: str) -> dict[str, Any]:
     value = stack.api(
         "GET",
-        f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/summarize/xcomEntries/summary",
+        f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/short_stock.summarize/xcomEntries/summary",
         params={"deserialize": True},
     )["value"]
     return value if isinstance(value, dict) else json.loads(value)

@@ -60,7 +60,7 @@ SANDBOX_ARGS = [
     "--fault-rate", "0.1", "--fault-delay-s", "3",
 ]  # fmt: skip
 BATCH_SIZE = 10
-SELLER_CENTER_TASKS = {"find_short_items", "cancel_short_items"}
+SELLER_CENTER_TASKS = {"short_stock.find_short_items", "short_stock.cancel_short_items"}
 RUN_TIMEOUT_S = 300
 # A scheduler job is alive while its heartbeat (every 5 s) is younger than Airflow's own
 # [scheduler] scheduler_health_check_threshold default.
@@ -158,7 +158,7 @@ def check_run(stack: Any, capsys: pytest.CaptureFixture[str]) -> None:
 
     # Every task ran on the Celery worker; the Seller Center ones in the pool, 2 at most
     # at once (and 2 at once indeed: the pool, not the worker, was the limit).
-    cancel_tis = [t for t in tis if t["task_id"] == "cancel_short_items"]
+    cancel_tis = [t for t in tis if t["task_id"] == "short_stock.cancel_short_items"]
     # At least one task per batch_size items (batches may also split by business unit).
     assert len(cancel_tis) >= batches
     api_tis = [t for t in tis if t["task_id"] in SELLER_CENTER_TASKS]

@@ -317,7 +317,9 @@ def test_worker_killed_mid_batch(stack, capsys):
     run = scenario.finish(run_id, rerun_allowed=False)
     assert run["state"] == "success"
     tis = scenario.tis(run_id)
-    retried = [t for t in tis if t["task_id"] == "cancel_short_items" and t["try_number"] > 1]
+    retried = [
+        t for t in tis if t["task_id"] == "short_stock.cancel_short_items" and t["try_number"] > 1
+    ]
     assert retried, "the killed cancel tasks must have been retried"
     # The killed attempt had applied part of its batch: the retry found those items
     # canceled already and did not send them again.

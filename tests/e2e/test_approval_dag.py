@@ -54,7 +54,7 @@ def test_approve_cancels_exactly_the_planned_items(airflow_db):
             sandbox.airflow_conn_json(), tripping_conf(predicted), "Approve"
         )
         assert code == 0, save_log(log, "approval-approve")
-        assert seen["task_id"] == "approve_cancellations"
+        assert seen["task_id"] == "short_stock.approve_cancellations"
         body = seen["body"]
         # What the person read: the limit exceeded, the counts per business unit, the source.
         assert (

@@ -25,7 +25,7 @@ def test_each_warm_run_has_its_own_connections_log_and_exit_code(airflow_db):
         code, first = run_dag(good, dry, connections={"sc_extra": good})
         assert code == 0, save_log(first, "warm-first")
         assert helpers._warm is not None and helpers._warm.alive(), "not run warm"
-        assert first.count("[DAG TEST] starting task_id=summarize") == 1
+        assert first.count("[DAG TEST] starting task_id=short_stock.summarize") == 1
         assert summary_from_log(first)["would_cancel"] == len(predicted)
 
         # The same request without sc_extra: the earlier run's connection must be gone.
@@ -33,7 +33,7 @@ def test_each_warm_run_has_its_own_connections_log_and_exit_code(airflow_db):
         code, second = run_dag(good, dry)
         assert code != 0, save_log(second, "warm-second")
         assert "'sc_extra' is not defined" in second and sandbox.requests_log() == []
-        assert second.count("[DAG TEST] starting task_id=summarize") == 1
+        assert second.count("[DAG TEST] starting task_id=short_stock.summarize") == 1
 
         # A wrong key after a right one: nothing of the first connection is reused.
         broken = json.loads(good)

@@ -187,7 +187,9 @@ def test_the_summary_matches_the_sandbox_state(fault_run: FaultRun, airflow_db: 
     )
     assert summary["failed"] == 0 and summary["would_cancel"] == 0
     # The ids too, as summarize pushed them to XCom.
-    (pushed,) = xcom_values(airflow_db, run_id_of(fault_run.output), "summarize", "summary")
+    (pushed,) = xcom_values(
+        airflow_db, run_id_of(fault_run.output), "short_stock.summarize", "summary"
+    )
     ids = pushed["ids"]
     assert set(ids["canceled"]) | set(ids["already_canceled"]) == done
     assert ids["failed"] == [] and pushed["failures"] == []

@@ -64,8 +64,9 @@ PARALLELISM = 8  # executor slots: twice the pool, so the pool is what caps the 
 # Every connection's short items are legitimate here (a third to a half of its pending
 # items, above the default max_cancel_fraction): no brake, and no approval to wait for.
 CONF = {"require_approval": "never", "max_cancel_fraction": 1.0}
-CANCEL = "cancel_short_items"
-API_TASKS = {"find_short_items", CANCEL, "cancel_approved_items"}
+FIND = "short_stock.find_short_items"
+CANCEL = "short_stock.cancel_short_items"
+API_TASKS = {FIND, CANCEL, "short_stock.cancel_approved_items"}
 START_TIMEOUT_S = 240
 RUN_TIMEOUT_S = 300
 CONSUMER_TIMEOUT_S = 120
@@ -340,25 +341,25 @@ def test_twenty_connections_one_broken(deployment: Deployment, capsys) -> None:
 
         # The broken one failed alone: its find task failed, every other one succeeded,
         # every cancel task succeeded (one batch per healthy connection).
-        finds = by_conn(run.tis, "find_short_items")
+        finds = by_conn(run.tis, FIND)
         assert set(finds) == set(SCALE_RUN)
         assert finds[BROKEN]["state"] == "failed", finds[BROKEN]
         assert {cid for cid, t in finds.items() if t["state"] != "success"} == {BROKEN}
-        cancels = [t for t in run.tis if t["task_id"] == "cancel_short_items"]
+        cancels = [t for t in run.tis if t["task_id"] == CANCEL]
         assert len(cancels) == 19 and {t["state"] for t in cancels} == {"success"}, cancels
-        assert states[("plan_cancellations", None)] == "success"
-        assert states[("publish_cancellations", None)] == "success"
-        assert states[("summarize", None)] == "failed"
+        assert states[("short_stock.plan_cancellations", None)] == "success"
+        assert states[("short_stock.publish_cancellations", None)] == "success"
+        assert states[("short_stock.summarize", None)] == "failed"
 
         # The run failed at the end with a message naming it, and only it.
-        summary = xcom(stack, PRODUCER, run.run_id, "summarize", "summary")
+        summary = xcom(stack, PRODUCER, run.run_id, "short_stock.summarize", "summary")
         conns = summary["connections"]
         assert conns[BROKEN]["status"] == "find_failed", conns[BROKEN]
         assert BROKEN in (conns[BROKEN]["problem"] or ""), conns[BROKEN]
         for cid in HEALTHY[:19]:
             assert conns[cid]["status"] == "planned" and conns[cid]["problem"] is None, cid
             assert conns[cid]["short"] == conns[cid]["canceled"] == len(predicted[cid]), cid
-        log = task_log(stack, run.run_id, "summarize")
+        log = task_log(stack, run.run_id, "short_stock.summarize")
         message = f"1 of {len(SCALE_RUN)} connection(s) did not complete: connection {BROKEN!r}"
         assert message in log, log[-3000:]
 
@@ -366,7 +367,7 @@ def test_twenty_connections_one_broken(deployment: Deployment, capsys) -> None:
         # every try counted (the broken find's retries too, from task_instance_history).
         tries = pool_tries(stack, run.run_id)
         assert {t["pool"] for t in tries} == {POOL}
-        finds_tries = [t for t in tries if t["task_id"] == "find_short_items"]
+        finds_tries = [t for t in tries if t["task_id"] == FIND]
         assert len([t for t in finds_tries if t["state"] == "success"]) == 19
         intervals = [(when(t["start_date"]), when(t["end_date"])) for t in tries]
         assert all(s and e for s, e in intervals), tries
@@ -471,7 +472,7 @@ def test_run_time_by_connections(deployment: Deployment, capsys) -> None:
             tries = pool_tries(stack, run.run_id)
             overlap = max_overlap([(when(t["start_date"]), when(t["end_date"])) for t in tries])
             assert overlap <= slots, f"{overlap} API tasks at once, pool {slots}"
-            find_s, cancel_s = seconds(run.tis, "find_short_items"), seconds(run.tis, CANCEL)
+            find_s, cancel_s = seconds(run.tis, FIND), seconds(run.tis, CANCEL)
             requests = sum(len(dep.sandboxes[c].requests_log()) for c in conn_ids)
             rows.append(
                 {
