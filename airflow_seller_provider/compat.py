@@ -8,6 +8,7 @@ the rest of the package imports from here and runs on both lines.
 from __future__ import annotations
 
 from airflow.providers.common.compat.sdk import (
+    DAG,
     AirflowException,
     AirflowFailException,
     AirflowNotFoundException,
@@ -56,6 +57,7 @@ __all__ = [
     "AssetAlias",
     "BaseHook",
     "BaseOperator",
+    "DAG",
     "ObjectStoragePath",
     "Param",
     "TaskGroup",

@@ -1,0 +1,189 @@
+"""The task group factory: task ids under the group, dependencies, the settings check, and
+two groups in one DAG; and the one definition of the settings it reads."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from airflow_seller_provider.compat import DAG, HITL_AVAILABLE, task
+from airflow_seller_provider.short_stock import (
+    SETTINGS,
+    short_stock_cancellation,
+    short_stock_params,
+)
+from airflow_seller_provider.short_stock.settings import (
+    DEFAULTS,
+    SettingsError,
+    check_settings,
+    run_settings,
+)
+
+TASKS = {
+    "list_connections",
+    "find_short_items",
+    "plan_cancellations",
+    "cancel_short_items",
+    "publish_cancellations",
+    "summarize",
+} | ({"approve_cancellations", "cancel_approved_items"} if HITL_AVAILABLE else set())
+
+
+def new_dag(dag_id: str = "seller_dag") -> DAG:
+    return DAG(dag_id, schedule=None, start_date=datetime(2026, 1, 1), catchup=False)
+
+
+def test_task_ids_live_under_the_group_and_the_workflow_runs_in_order():
+    with new_dag() as dag:
+        group = short_stock_cancellation()
+    assert group.group_id == "short_stock"
+    assert {t.task_id for t in dag.tasks} == {f"short_stock.{name}" for name in TASKS}
+
+    def downstream(name: str) -> set[str]:
+        return {t.split(".", 1)[1] for t in dag.get_task(f"short_stock.{name}").downstream_task_ids}
+
+    assert downstream("list_connections") == {"find_short_items"}
+    assert downstream("find_short_items") == {"plan_cancellations"}
+    expected_after_plan = {"cancel_short_items"}
+    if HITL_AVAILABLE:
+        expected_after_plan.add("approve_cancellations")
+        assert downstream("approve_cancellations") == {"cancel_approved_items"}
+        assert downstream("cancel_approved_items") == {"publish_cancellations"}
+    assert downstream("plan_cancellations") == expected_after_plan
+    assert downstream("cancel_short_items") == {"publish_cancellations"}
+    assert downstream("publish_cancellations") == {"summarize"}
+    assert downstream("summarize") == set()
+    for name in ("plan_cancellations", "publish_cancellations", "summarize"):
+        rule = dag.get_task(f"short_stock.{name}").trigger_rule
+        assert getattr(rule, "value", rule) == "all_done", name
+    for name in ("find_short_items", "cancel_short_items"):
+        assert dag.get_task(f"short_stock.{name}").pool == "seller_center"
+
+
+def test_the_group_composes_like_a_task_in_a_seller_dag():
+    with new_dag():
+
+        @task
+        def refresh() -> None:
+            pass
+
+        @task
+        def notify() -> None:
+            pass
+
+        before, after = refresh(), notify()
+        group = short_stock_cancellation(dry_run=True)
+        before >> group >> after
+    assert before.operator.downstream_task_ids == {"short_stock.list_connections"}
+    assert after.operator.upstream_task_ids == {"short_stock.summarize"}
+
+
+def test_two_groups_in_one_dag_have_their_own_tasks_and_reads(tmp_path):
+    with new_dag() as dag:
+        short_stock_cancellation(
+            group_id="warehouse_cl",
+            seller_center_conn_id="seller_center_cl",
+            stock_source=(tmp_path / "stock.csv").as_uri(),
+        )
+        short_stock_cancellation(group_id="seller_center_co", seller_center_conn_id="sc_co")
+    for group_id in ("warehouse_cl", "seller_center_co"):
+        assert {t.task_id for t in dag.tasks if t.task_id.startswith(f"{group_id}.")} == {
+            f"{group_id}.{name}" for name in TASKS
+        }
+    assert len(dag.tasks) == 2 * len(TASKS)
+    if HITL_AVAILABLE:  # the approval reads its own group's plan
+        assert dag.get_task("warehouse_cl.approve_cancellations").plan_task_id == (
+            "warehouse_cl.plan_cancellations"
+        )
+        assert dag.get_task("seller_center_co.approve_cancellations").plan_task_id == (
+            "seller_center_co.plan_cancellations"
+        )
+
+
+def test_the_same_group_id_twice_is_refused():
+    with new_dag(), pytest.raises(Exception, match="short_stock"):
+        short_stock_cancellation()
+        short_stock_cancellation()
+
+
+@pytest.mark.parametrize(
+    ("settings", "named", "allowed"),
+    [
+        ({"max_cancelations": 5}, "max_cancelations", "max_cancellations"),
+        ({"max_cancel_fraction": 1.5}, "max_cancel_fraction=1.5", "from 0 to 1"),
+        ({"require_approval": "sometimes"}, "require_approval='sometimes'", "on_brake"),
+        ({"lookback_days": 0}, "lookback_days=0", "from 1 to 365"),
+        ({"batch_size": "100"}, "batch_size='100'", "an integer"),
+        ({"dry_run": "yes"}, "dry_run='yes'", "true or false"),
+        ({"stock_counts": "all"}, "stock_counts='all'", "on_hand"),
+        ({"stock_source": "sql"}, "sql", "stock_conn_id and stock_sql"),
+        ({"stock_source": "ftp://x/stock.xlsx"}, "ftp://x/stock.xlsx", "name it .csv"),
+        ({"stock_sql": "SELECT 1"}, "stock_sql", "sql"),
+        ({"seller_center_conn_ids": ["a", "a"]}, "'a'", "more than once"),
+        ({"seller_center_conn_ids": "a,b"}, "seller_center_conn_ids='a,b'", "list"),
+    ],
+)
+def test_an_unknown_setting_or_bad_value_fails_when_the_dag_file_is_parsed(
+    settings, named, allowed
+):
+    with new_dag(), pytest.raises(SettingsError) as caught:
+        short_stock_cancellation(**settings)
+    message = str(caught.value)
+    assert named in message and allowed in message, message
+    assert "group_id='short_stock'" in message
+
+
+def test_always_asking_is_refused_at_parse_without_human_in_the_loop():
+    with pytest.raises(SettingsError, match="Airflow 3.1"):
+        check_settings({"require_approval": "always"}, hitl_available=False)
+    assert check_settings({"require_approval": "always"}, hitl_available=True)
+
+
+def test_settings_are_the_example_dags_params_with_the_authors_values_as_defaults():
+    assert list(SETTINGS) == [
+        "seller_center_conn_id",
+        "seller_center_conn_ids",
+        "require_approval",
+        "approval_timeout_minutes",
+        "dry_run",
+        "lookback_days",
+        "reason_detail",
+        "batch_size",
+        "max_concurrency",
+        "max_cancellations",
+        "max_cancel_fraction",
+        "fraction_min_items",
+        "stock_source",
+        "stock_conn_id",
+        "stock_sql",
+        "stock_counts",
+    ]
+    params = short_stock_params(max_cancellations=40, stock_counts="on_hand")
+    assert list(params) == list(SETTINGS)
+    assert params["max_cancellations"].value == 40
+    assert params["stock_counts"].value == "on_hand"
+    assert params["lookback_days"].value == DEFAULTS["lookback_days"] == 30
+    assert params["max_cancel_fraction"].schema["maximum"] == 1
+    assert params["dry_run"].description == SETTINGS["dry_run"].description
+    with pytest.raises(SettingsError, match="max_cancellations=-1"):
+        short_stock_params(max_cancellations=-1)
+
+
+def test_a_runs_param_of_the_same_name_wins_and_is_checked():
+    author = check_settings({"max_cancellations": 40}, hitl_available=True)
+    assert run_settings(author, {})["max_cancellations"] == 40
+    assert run_settings(author, {"max_cancellations": 10, "other": 1})["max_cancellations"] == 10
+    assert run_settings(author, {"seller_center_conn_ids": ("a", "b")})[
+        "seller_center_conn_ids"
+    ] == ["a", "b"]
+    with pytest.raises(SettingsError, match="lookback_days=400"):
+        run_settings(author, {"lookback_days": 400})
+
+
+def test_the_example_dag_is_short_and_reads_the_one_definition():
+    from ..conftest import REPO
+
+    source = (REPO / "dags" / "cancel_short_stock_items.py").read_text()
+    assert len(source.splitlines()) <= 120
+    assert "short_stock_cancellation(" in source and "short_stock_params(" in source
