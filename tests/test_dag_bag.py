@@ -59,3 +59,15 @@ def test_example_dag_shape_and_params():
     for name in ("plan_cancellations", "publish_cancellations", "summarize"):
         trigger_rule = dag.get_task(f"short_stock.{name}").trigger_rule
         assert getattr(trigger_rule, "value", trigger_rule) == "all_done", name
+
+
+def test_the_warehouse_load_example_is_scheduled_on_its_asset():
+    dag = load_bag().dags["cancel_short_stock_on_warehouse_load"]
+    uri = "file:///var/lib/warehouse/stock.csv"
+    assert dag.params["stock_source"] == uri
+    assert dag.params["stock_counts"] == "on_hand"
+    # Airflow 3: an AssetTriggeredTimetable over the asset; 2.11: a DatasetTriggeredTimetable.
+    timetable = dag.timetable
+    condition = getattr(timetable, "asset_condition", None) or timetable.dataset_condition
+    assert uri in repr(condition)
+    assert "short_stock.find_short_items" in dag.task_ids

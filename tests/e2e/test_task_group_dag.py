@@ -13,7 +13,7 @@ import pytest
 from airflow_seller_provider.sandbox.testing import run_sandbox
 
 from .helpers import TEST_DAGS, expected_short, newly_canceled, run_dag, save_log
-from .test_stock_sources_dag import warehouse_counts
+from .test_stock_sources_dag import warehouse_counts, write_csv
 
 pytestmark = pytest.mark.slow
 
@@ -63,3 +63,19 @@ def test_two_groups_between_a_sellers_own_tasks(airflow_db, tmp_path, monkeypatc
         assert own["stock"]["counts"] == "sellable"
         assert list(own["connections"]) == ["seller_center_other"]
         assert list(warehouse["connections"]) == ["seller_center_default"]
+
+
+def test_the_warehouse_load_example_cancels_from_the_snapshot(airflow_db, tmp_path, monkeypatch):
+    with run_sandbox(seed=3, orders=120) as sandbox:
+        state = sandbox.state()
+        figures, _ = warehouse_counts(state, sandbox.user_id)
+        path = tmp_path / "stock.csv"
+        write_csv(path, figures)
+        monkeypatch.setenv("SELLER_CENTER_WAREHOUSE_STOCK_URI", path.as_uri())
+        expected = expected_short(state, sandbox.user_id, figures, counts="on_hand")
+        assert expected
+        code, log = run_dag(
+            sandbox.airflow_conn_json(), dag_id="cancel_short_stock_on_warehouse_load"
+        )
+        assert code == 0, save_log(log, "warehouse-load-dag")
+        assert newly_canceled(state, sandbox.state()) == expected
