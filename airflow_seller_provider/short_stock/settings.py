@@ -14,6 +14,7 @@ Who may change a setting:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -298,3 +299,17 @@ def _plain(value: Any) -> Any:
     if isinstance(value, tuple):
         return list(value)
     return value
+
+
+def settings_table() -> str:
+    """The README's table of the settings (a test keeps the README's copy equal to it)."""
+    rows = [
+        "| setting | default | who may change it | allowed | what it does |",
+        "|---|---|---|---|---|",
+    ]
+    for s in SETTINGS.values():
+        default = "empty" if s.default is None else f"`{json.dumps(s.default)}`"
+        who = "the DAG's author" if s.kind == AUTHOR else "the author, and a run"
+        text = s.description.replace("|", "\\|")
+        rows.append(f"| `{s.name}` | {default} | {who} | {s.allowed} | {text} |")
+    return "\n".join(rows)

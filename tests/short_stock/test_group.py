@@ -187,3 +187,12 @@ def test_the_example_dag_is_short_and_reads_the_one_definition():
     source = (REPO / "dags" / "cancel_short_stock_items.py").read_text()
     assert len(source.splitlines()) <= 120
     assert "short_stock_cancellation(" in source and "short_stock_params(" in source
+
+
+def test_the_readme_table_is_the_one_definition():
+    from scripts.readme_settings import README, render
+
+    text = README.read_text()
+    assert render(text) == text, "run `make readme` to regenerate the README's settings table"
+    for name in SETTINGS:
+        assert f"| `{name}` |" in text
