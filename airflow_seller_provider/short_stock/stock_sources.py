@@ -75,7 +75,18 @@ def _fail(source: str, detail: str) -> StockSourceError:
 
 
 def _row_error(source: str, where: str, row: Any, detail: str) -> StockSourceError:
-    return _fail(source, f"{where} ({_shorten(row)}): {detail}")
+    """A bad row, named by its place (``line 4``, ``row 2``, ``item 3``): never by its
+    contents, which whoever reads the task log may not be entitled to read."""
+    return _fail(source, f"{where}: {detail}")
+
+
+def _kind(value: Any) -> str:
+    """What a bad value is, without showing it."""
+    if value is None:
+        return "empty"
+    if isinstance(value, str):
+        return "text" if value.strip() else "blank text"
+    return f"a {type(value).__name__}"
 
 
 def _split_row(row: Any, source: str, where: str) -> tuple[Any, Any, Any]:
@@ -89,11 +100,11 @@ def _split_row(row: Any, source: str, where: str) -> tuple[Any, Any, Any]:
                     source,
                     where,
                     row,
-                    f"unknown field {key!r}; a row has sku, units and optionally "
-                    "business_unit (rename or drop that field)",
+                    "has a field other than sku, units and business_unit (rename or drop "
+                    "it)",
                 )
             if name in fields:
-                raise _row_error(source, where, row, f"field {name} is given twice")
+                raise _row_error(source, where, row, f"field {name} is given twice")  # an expected name
             fields[name] = value
         missing = [name for name in ("sku", "units") if name not in fields]
         if missing:
@@ -134,7 +145,7 @@ def _parse_sku(value: Any, source: str, where: str, row: Any) -> str:
         else "give the seller SKU as text"
     )
     raise _row_error(
-        source, where, row, f"field sku {_shorten(value)} must be a non-empty string; {hint}"
+        source, where, row, f"field sku ({_kind(value)}) must be a non-empty string; {hint}"
     )
 
 
@@ -159,7 +170,7 @@ def _parse_units(value: Any, source: str, where: str, row: Any) -> int:
             source,
             where,
             row,
-            f"field units {_shorten(value)} must be a whole number >= 0 (such as 12); "
+            f"field units ({_kind(value)}) is not a whole number >= 0 (such as 12); "
             "fix that row in the source",
         )
     return units
@@ -174,7 +185,7 @@ def _parse_business_unit(value: Any, source: str, where: str, row: Any) -> str |
         source,
         where,
         row,
-        f"field business_unit {_shorten(value)} must be one of FACL, FACO, FAPE (any case), "
+        f"field business_unit ({_kind(value)}) must be one of FACL, FACO, FAPE (any case), "
         "or empty for a figure that applies to every business unit",
     )
 
@@ -195,8 +206,8 @@ def _parse_numbered(numbered: Iterable[tuple[str, Any]], source: str) -> dict[St
                 source,
                 where,
                 row,
-                f"SKU {sku!r} for {scope} was already given in {first_seen[key]}; "
-                "which figure holds is ambiguous: keep one row per SKU and business unit",
+                f"its SKU for {scope} was already given in {first_seen[key]}; which "
+                "figure holds is ambiguous: keep one row per SKU and business unit",
             )
         stock[key] = units
         first_seen[key] = where
@@ -313,15 +324,16 @@ def _csv_rows(text: str, source: str) -> Iterator[tuple[str, Any]]:
                 hint = " (separate columns with commas, not semicolons)" if ";" in text else ""
                 raise _fail(
                     source,
-                    f"line {line}: header {_shorten(record)} must name the columns sku,units "
-                    f"or sku,units,business_unit, in any order{hint}",
+                    f"line {line}: the header ({len(record)} column(s)) must name the "
+                    f"columns sku,units or sku,units,business_unit, in any order, each "
+                    f"once{hint}",
                 )
             continue
         if len(record) != len(header):
             raise _fail(
                 source,
-                f"line {line} ({_shorten(record)}): has {len(record)} fields but the header "
-                f"has {len(header)} ({','.join(header)}); fix the row's commas or quoting",
+                f"line {line}: has {len(record)} fields but the header has {len(header)} "
+                f"({','.join(header)}); fix the row's commas or quoting",
             )
         yield f"line {line}", dict(zip(header, record, strict=True))
     if header is None:
