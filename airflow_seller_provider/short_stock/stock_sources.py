@@ -21,6 +21,7 @@ import math
 import numbers
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import suppress
 from decimal import Decimal
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -31,6 +32,7 @@ from airflow_seller_provider.compat import AirflowException, BaseHook, ObjectSto
 __all__ = [
     "StockKey",
     "StockSourceError",
+    "check_read_only_sql",
     "classify_stock_source",
     "load_stock_callable",
     "parse_stock_rows",
@@ -100,11 +102,12 @@ def _split_row(row: Any, source: str, where: str) -> tuple[Any, Any, Any]:
                     source,
                     where,
                     row,
-                    "has a field other than sku, units and business_unit (rename or drop "
-                    "it)",
+                    "has a field other than sku, units and business_unit (rename or drop it)",
                 )
             if name in fields:
-                raise _row_error(source, where, row, f"field {name} is given twice")  # an expected name
+                raise _row_error(
+                    source, where, row, f"field {name} is given twice"
+                )  # an expected name
             fields[name] = value
         missing = [name for name in ("sku", "units") if name not in fields]
         if missing:
@@ -240,6 +243,7 @@ def read_sql_stock(conn_id: str, sql: str) -> dict[StockKey, int]:
     conn_id = _require_text(conn_id, "stock_conn_id", "sql", "the id of an Airflow connection")
     source = f"sql {conn_id}"
     sql = _require_text(sql, "stock_sql", source, "a query returning sku, units[, business_unit]")
+    sql = check_read_only_sql(sql)  # before the connection is even looked up
     try:
         conn = BaseHook.get_connection(conn_id)
     except AirflowException as exc:
@@ -260,8 +264,81 @@ def read_sql_stock(conn_id: str, sql: str) -> dict[StockKey, int]:
             f"{type(hook).__name__} is not a database hook (no get_records); set "
             "stock_conn_id to a database connection (postgres, mysql, sqlite...)",
         )
-    records = hook.get_records(sql)
+    records = _read_only_records(hook, str(conn_type or ""), sql)
     return parse_stock_rows(records or [], source=source)
+
+
+_WRITES = frozenset(
+    {
+        "INSERT", "UPDATE", "DELETE", "MERGE", "UPSERT", "REPLACE", "DROP", "CREATE",
+        "ALTER", "TRUNCATE", "RENAME", "INTO", "GRANT", "REVOKE", "COPY", "CALL", "EXEC",
+        "EXECUTE", "LOCK", "ATTACH", "DETACH", "PRAGMA", "VACUUM",
+    }
+)  # fmt: skip
+"""Keywords that write, lock or reach outside the query, wherever they stand (a ``WITH``
+may hold a ``DELETE``; ``SELECT ... INTO`` creates a table)."""
+
+READ_ONLY_GUARDS = {
+    "sqlite": "PRAGMA query_only = ON",
+    "postgres": "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
+    "mysql": "SET SESSION TRANSACTION READ ONLY",
+}
+"""Per connection type, the statement that makes the session read-only before the query
+runs: defence in depth behind ``check_read_only_sql`` (other databases run the checked
+query as it is)."""
+
+
+def check_read_only_sql(sql: Any) -> str:
+    """``sql`` if it is one ``SELECT`` (or ``WITH ... SELECT``) that writes nothing; else a
+    StockSourceError saying what it found. Split and typed with sqlparse, the library
+    Airflow's common.sql provider splits statements with."""
+    import sqlparse
+    from sqlparse import tokens
+
+    text = _require_text(sql, "stock_sql", "sql", "a query returning sku, units[, business_unit]")
+    statements = [s for s in sqlparse.split(text) if s.strip().rstrip(";").strip()]
+    if len(statements) != 1:
+        raise _fail(
+            "sql",
+            f"stock_sql holds {len(statements)} statements; give exactly one SELECT (or "
+            "WITH ... SELECT) returning sku, units[, business_unit]",
+        )
+    parsed = sqlparse.parse(statements[0])[0]
+    kind = parsed.get_type()
+    if kind != "SELECT":
+        raise _fail(
+            "sql",
+            f"stock_sql is a{'n' if kind[:1] in 'AEIOU' else ''} {kind} statement; a stock "
+            "query only reads: give one SELECT (or WITH ... SELECT)",
+        )
+    writes = sorted({t.normalized for t in parsed.flatten() if t.ttype in tokens.Keyword} & _WRITES)
+    if writes:
+        raise _fail(
+            "sql",
+            f"stock_sql uses {', '.join(writes)}, which write or lock; a stock query only "
+            "reads: give one SELECT (or WITH ... SELECT) without them",
+        )
+    return statements[0]
+
+
+def _read_only_records(hook: Any, conn_type: str, sql: str) -> list[Any]:
+    """The rows of ``sql`` on a connection of its own, made read-only first where the
+    database has a way (``READ_ONLY_GUARDS``); the connection is rolled back and closed."""
+    conn = hook.get_conn()
+    try:
+        cursor = conn.cursor()
+        try:
+            guard = READ_ONLY_GUARDS.get(conn_type.lower())
+            if guard:
+                cursor.execute(guard)
+            cursor.execute(sql)
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
+    finally:
+        with suppress(Exception):  # nothing to undo; some drivers refuse without a transaction
+            conn.rollback()
+        conn.close()
 
 
 # ----------------------------------------------------------------------------- files
@@ -510,6 +587,7 @@ def classify_stock_source(
         for name, value in (("stock_conn_id", stock_conn_id), ("stock_sql", stock_sql)):
             if not isinstance(value, str):
                 raise _fail("sql", f"{name} must be text, not {type(value).__name__}")
+        check_read_only_sql(stock_sql)
         return "sql"
     elif "://" in text:
         _check_file_uri(text)

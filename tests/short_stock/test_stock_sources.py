@@ -16,6 +16,7 @@ import pytest
 from airflow_seller_provider.short_stock import stock_sources
 from airflow_seller_provider.short_stock.stock_sources import (
     StockSourceError,
+    check_read_only_sql,
     classify_stock_source,
     load_stock_callable,
     parse_stock_rows,
@@ -269,7 +270,10 @@ def test_json_through_object_storage(tmp_path: Path) -> None:
         ('[["A", 1]]', "item 1: each item must be an object"),
         ('[{"sku": "A", "units": 1}, {"sku": "B", "units": 3.5}]', "item 2"),
         ('[{"sku": "A", "units": 3.0000000000000001}]', "item 1: field units (a Decimal)"),
-        ('[{"sku": "A", "units": 1, "warehouse": "x"}]', "item 1: has a field other than sku, units"),
+        (
+            '[{"sku": "A", "units": 1, "warehouse": "x"}]',
+            "item 1: has a field other than sku, units",
+        ),
     ],
 )
 def test_json_errors(tmp_path: Path, content: str, detail: str) -> None:
@@ -395,6 +399,65 @@ def test_sql_validates_before_any_lookup(monkeypatch: pytest.MonkeyPatch) -> Non
         read_sql_stock("warehouse_db", "  ")
     with pytest.raises(StockSourceError, match="stock_sql None"):
         read_sql_stock("warehouse_db", None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT sku, units FROM warehouse_stock",
+        "  select sku, units, business_unit from warehouse_stock ;  ",
+        "WITH s AS (SELECT sku, units FROM warehouse_stock) SELECT sku, units FROM s",
+        "-- the nightly snapshot\nSELECT sku, units FROM warehouse_stock",
+        "SELECT replace(sku, ' ', '') AS sku, units FROM warehouse_stock",
+        "SELECT sku, units FROM warehouse_stock WHERE note <> 'drop table; delete'",
+    ],
+)
+def test_a_single_select_is_a_stock_query(sql: str) -> None:
+    assert check_read_only_sql(sql).lstrip().lower().startswith(("select", "with", "--"))
+
+
+@pytest.mark.parametrize(
+    ("sql", "why"),
+    [
+        ("CREATE TABLE pwned (a INT)", "is a CREATE statement"),
+        ("DROP TABLE warehouse_stock", "is a DROP statement"),
+        ("UPDATE warehouse_stock SET units = 0", "is an UPDATE statement"),
+        ("DELETE FROM warehouse_stock", "is a DELETE statement"),
+        ("INSERT INTO warehouse_stock VALUES ('x', 1, NULL)", "is an INSERT statement"),
+        ("PRAGMA writable_schema = 1", "is an UNKNOWN statement"),
+        ("SELECT 1; DROP TABLE warehouse_stock", "holds 2 statements"),
+        ("SELECT sku, units FROM a; SELECT sku, units FROM b", "holds 2 statements"),
+        ("WITH x AS (DELETE FROM t RETURNING *) SELECT sku, units FROM x", "uses DELETE"),
+        ("SELECT sku, units INTO snapshot FROM warehouse_stock", "uses INTO"),
+        ("SELECT sku, units FROM warehouse_stock FOR UPDATE", "uses UPDATE"),
+        (";", "holds 0 statements"),
+    ],
+)
+def test_anything_but_a_select_is_refused_before_a_connection_is_read(
+    sql: str, why: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def boom(conn_id: str) -> None:
+        raise AssertionError("no connection lookup expected")
+
+    monkeypatch.setattr(stock_sources.BaseHook, "get_connection", boom)
+    with pytest.raises(StockSourceError, match=why):
+        read_sql_stock("warehouse_db", sql)
+    with pytest.raises(StockSourceError, match=why):
+        classify_stock_source("sql", stock_conn_id="warehouse_db", stock_sql=sql)
+
+
+def test_the_query_runs_in_a_read_only_session(warehouse: Path) -> None:
+    """Defence in depth: even a statement that got past the check could not write."""
+    from airflow_seller_provider.compat import BaseHook
+
+    hook = BaseHook.get_connection("warehouse_db").get_hook()
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        stock_sources._read_only_records(hook, "sqlite", "CREATE TABLE pwned (a INT)")
+    rows = stock_sources._read_only_records(hook, "sqlite", "SELECT count(*) FROM warehouse_stock")
+    assert rows == [(5,)]
+    with sqlite3.connect(warehouse) as db:
+        names = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+    assert names == {"warehouse_stock"}
 
 
 # ----------------------------------------------------------------------------- callables
