@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from airflow_seller_provider.compat import dag
 from airflow_seller_provider.short_stock import short_stock_cancellation, short_stock_params
+from airflow_seller_provider.short_stock.settings import fixed_settings_note
 
 DOC_MD = """
 ### Cancel short-stock order items
@@ -47,6 +48,10 @@ or `package.module:callable`. `stock_counts`: `on_hand` or `sellable`.
 (`airflow pools set seller_center 2 "Seller Center API budget"`).
 
 **Run it safely:** trigger it once with `{"dry_run": true}` and read the summary's report.
+
+**What a run may change:** the trigger form's settings; the safety ones only in the safer
+direction. The data sources and connections are the author's (README, "Security model"):
+set them in `[seller_center] short_stock_settings` or in a copy of this file.
 """
 
 
@@ -56,7 +61,7 @@ or `package.module:callable`. `stock_counts`: `on_hand` or `sellable`.
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
-    doc_md=DOC_MD,
+    doc_md=DOC_MD + "\n" + fixed_settings_note(),
     tags=["seller-center", "orders"],
     default_args={"retries": 2, "retry_delay": timedelta(seconds=15)},
     params=short_stock_params(),

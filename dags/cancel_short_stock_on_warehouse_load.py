@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from airflow_seller_provider.compat import Asset, dag
 from airflow_seller_provider.short_stock import short_stock_cancellation, short_stock_params
+from airflow_seller_provider.short_stock.settings import fixed_settings_note
 
 WAREHOUSE_STOCK_URI = os.environ.get(
     "SELLER_CENTER_WAREHOUSE_STOCK_URI", "file:///var/lib/warehouse/stock.csv"
@@ -32,7 +33,7 @@ SETTINGS = {"stock_source": WAREHOUSE_STOCK_URI, "stock_counts": "on_hand"}
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
-    doc_md=__doc__,
+    doc_md=f"{__doc__}\n{fixed_settings_note(**SETTINGS)}",
     tags=["seller-center", "orders", "example"],
     default_args={"retries": 2, "retry_delay": timedelta(seconds=15)},
     params=short_stock_params(**SETTINGS),

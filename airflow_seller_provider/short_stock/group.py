@@ -6,8 +6,8 @@ approval, Airflow 3.1+) -> publish one Asset event -> summarize. The group compo
 task (``refresh >> short_stock_cancellation(...) >> notify``) and can be used several times
 in one DAG under different ``group_id``s: every task id and XCom read is the group's own.
 
-The settings are checked when the DAG file is parsed; at run time a DAG param of the same
-name wins (``settings.run_settings``).
+The settings are checked when the DAG file is parsed; at run time a run's params and conf
+may change them only as ``run_policy`` allows (the README's "Security model").
 """
 
 from __future__ import annotations
@@ -31,11 +31,7 @@ from airflow_seller_provider.short_stock.payloads import (
     Summary,
     xcom_dicts,
 )
-from airflow_seller_provider.short_stock.settings import (
-    SettingsError,
-    check_settings,
-    run_settings,
-)
+from airflow_seller_provider.short_stock.settings import SettingsError, author_settings
 
 LIST_TASK = "list_connections"
 FIND_TASK = "find_short_items"
@@ -51,12 +47,19 @@ pool slots x the connection's rate_limit (docs/deployment.md)."""
 
 
 def _run_settings(author: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """The running task's settings and connections, checked; a bad value fails the task
-    without retries (the plan and summary steps run ``all_done``, so they meet it too)."""
+    """The running task's settings and connections: the author's, changed only as the run
+    may change them (``run_policy``), from its params and its conf. A conf that asks for
+    more, or a bad value, fails the task without retries, before any request (the plan and
+    summary steps run ``all_done``, so they meet it too)."""
     from airflow_seller_provider.short_stock.plan import run_connections
+    from airflow_seller_provider.short_stock.run_policy import run_settings
 
+    context = get_current_context()
+    dag_run = context.get("dag_run")
+    conf = getattr(dag_run, "conf", None) or {}
+    asked = {**dict(context["params"]), **(conf if isinstance(conf, dict) else {})}
     try:
-        settings = run_settings(author, get_current_context()["params"])
+        settings = run_settings(author, asked, hitl_available=HITL_AVAILABLE)
         return settings, run_connections(settings, hitl_available=HITL_AVAILABLE)
     except ValueError as exc:  # SettingsError, ApprovalUnavailable
         raise AirflowFailException(str(exc)) from None
@@ -71,7 +74,7 @@ def short_stock_cancellation(*, group_id: str = "short_stock", **settings: Any) 
         DAG file is parsed.
     """
     try:
-        author = check_settings(settings, hitl_available=HITL_AVAILABLE)
+        author = author_settings(settings, hitl_available=HITL_AVAILABLE)
     except SettingsError as exc:
         raise SettingsError(f"short_stock_cancellation(group_id={group_id!r}): {exc}") from None
     with TaskGroup(group_id=group_id, tooltip="Cancel short-stock order items") as group:

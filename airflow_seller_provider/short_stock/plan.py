@@ -96,8 +96,9 @@ def brake_trips(
 def brake_message(trips: Sequence[BrakeTrip]) -> str:
     return (
         "Safety brake: " + "; ".join(t.text for t in trips) + ". Nothing was canceled. Check "
-        "the stock feed; if this is right, trigger the DAG again with a run conf that raises "
-        "the limits."
+        "the stock feed; if this is right, approve it (require_approval on_brake, Airflow "
+        "3.1+), or ask whoever deploys the DAG to raise the limits (a run's conf may only "
+        "lower them)."
     )
 
 
@@ -159,7 +160,7 @@ def require_approval_mode(params: Mapping[str, Any], *, hitl_available: bool) ->
     if mode not in REQUIRE_APPROVAL:
         raise ValueError(
             f"require_approval={mode!r} is not one of {', '.join(REQUIRE_APPROVAL)}; "
-            "set it in the run conf."
+            "set it in the DAG's short_stock_cancellation(...) or the run's conf."
         )
     if mode == ALWAYS and not hitl_available:
         raise ApprovalUnavailable(

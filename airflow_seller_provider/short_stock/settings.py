@@ -5,11 +5,14 @@ trigger form's value with), a description, and who may change it. The task group
 arguments, the example DAG's params, the checks made when a DAG file is parsed and when a
 run starts, and the README's table are all read from ``SETTINGS``.
 
-Who may change a setting:
+Who may change a setting (the README's "Security model"):
 
-- ``author``: whoever writes the DAG (the arguments of ``short_stock_cancellation``). The
-  data sources (a query, a file, a callable, a connection) and the connections served.
-- ``run``: also a DAG run, through a param of the same name in its conf.
+- ``author``: whoever writes the DAG (the arguments of ``short_stock_cancellation``) or runs
+  the deployment (``[seller_center] short_stock_settings``): the data sources (a query, a
+  file, a callable, a connection), the connections served, and which settings a run may
+  change beyond these rules (``run_may_change``). A run's conf cannot change them.
+- ``run``: also a DAG run, through its conf; a safety setting (``safer``) only in the safer
+  direction (``run_policy``).
 """
 
 from __future__ import annotations
@@ -53,11 +56,35 @@ class Setting:
     """``author`` or ``run``: see the module's docstring."""
     allowed: str = ""
     """What is allowed, in words, for error messages and the README's table."""
+    safer: str | None = None
+    """For a safety setting, which way a run may move it: ``lower`` (a smaller number),
+    ``stricter`` (never -> on_brake -> always) or ``on`` (true, or false only where the
+    author's is false)."""
+
+    @property
+    def rule(self) -> str:
+        """Who may change it, in words."""
+        if self.kind == AUTHOR:
+            return "the DAG's author"
+        if self.safer is None:
+            return "the author, and a run"
+        return "the author; a run " + SAFER_WORDS[self.safer]
 
     def param(self, default: Any) -> Param:
         from airflow_seller_provider.compat import Param
 
-        return Param(default, description=self.description, **self.schema)
+        text = self.description
+        if self.safer:
+            text += f" A run {SAFER_WORDS[self.safer]} (the DAG's value: {json.dumps(default)})."
+        return Param(default, description=text, **self.schema)
+
+
+LOWER, STRICTER, ON = "lower", "stricter", "on"
+SAFER_WORDS = {
+    LOWER: "may only lower it",
+    STRICTER: "may only make it stricter (never -> on_brake -> always)",
+    ON: "may turn it on, and off only where the author's is off",
+}
 
 
 def _setting(
@@ -67,12 +94,13 @@ def _setting(
     *,
     allowed: str,
     kind: str = RUN,
+    safer: str | None = None,
     **schema: Any,
 ) -> Setting:
-    return Setting(name, default, schema, description, kind, allowed)
+    return Setting(name, default, schema, description, kind, allowed, safer)
 
 
-_SETTINGS = (
+_SETTINGS: tuple[Setting, ...] = (
     _setting(
         "seller_center_conn_id",
         "seller_center_default",
@@ -100,6 +128,7 @@ _SETTINGS = (
         "fails on 2.11); always: ask before every run's cancellations; never: a tripped "
         "brake fails the run.",
         allowed=", ".join(REQUIRE_APPROVAL),
+        safer=STRICTER,
         type="string",
         enum=list(REQUIRE_APPROVAL),
     ),
@@ -108,7 +137,7 @@ _SETTINGS = (
         APPROVAL_TIMEOUT_MINUTES,
         "No answer within this time cancels nothing and fails the run.",
         allowed="a number of minutes above 0, at most 10080 (7 days)",
-        kind=AUTHOR,
+        safer=LOWER,
         type="number",
         exclusiveMinimum=0,
         maximum=7 * 24 * 60,
@@ -118,6 +147,7 @@ _SETTINGS = (
         False,
         "Report, cancel nothing.",
         allowed="true or false",
+        safer=ON,
         type="boolean",
     ),
     _setting(
@@ -162,6 +192,7 @@ _SETTINGS = (
         500,
         "Safety brake: more short items than this on one connection holds its cancellations.",
         allowed="an integer of 0 or more",
+        safer=LOWER,
         type="integer",
         minimum=0,
     ),
@@ -171,6 +202,7 @@ _SETTINGS = (
         "Safety brake: a larger share of a connection's pending items short holds its "
         "cancellations (checked from fraction_min_items short items on).",
         allowed="a number from 0 to 1",
+        safer=LOWER,
         type="number",
         minimum=0,
         maximum=1,
@@ -181,6 +213,7 @@ _SETTINGS = (
         "max_cancel_fraction applies from this many short items on, so that a small "
         "shop's few legitimate cancellations are not held.",
         allowed="an integer of 0 or more",
+        safer=LOWER,
         type="integer",
         minimum=0,
     ),
@@ -219,6 +252,21 @@ _SETTINGS = (
         enum=[None, *STOCK_COUNTS],
     ),
 )
+_WIDENABLE = [s.name for s in _SETTINGS]
+_SETTINGS += (
+    _setting(
+        "run_may_change",
+        [],
+        "Settings a run's conf may change beyond the rules (an author setting, or a safety "
+        "setting in the looser direction): for deployments that trust everyone who may "
+        "trigger the DAG. README, 'Security model', says what each gives away.",
+        allowed="a list of setting names",
+        kind=AUTHOR,
+        type="array",
+        items={"type": "string", "enum": _WIDENABLE},
+        uniqueItems=True,
+    ),
+)
 
 SETTINGS: Mapping[str, Setting] = {s.name: s for s in _SETTINGS}
 """Every setting by name, in the order the trigger form and the README show them."""
@@ -226,7 +274,8 @@ SETTINGS: Mapping[str, Setting] = {s.name: s for s in _SETTINGS}
 DEFAULTS: Mapping[str, Any] = {s.name: s.default for s in _SETTINGS}
 
 
-def _show(value: Any) -> str:
+def show_value(value: Any) -> str:
+    """A value for an error message, cut short."""
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
@@ -243,7 +292,7 @@ def check_value(name: str, value: Any) -> Any:
         jsonschema.validate(value, dict(setting.schema))
     except jsonschema.ValidationError as exc:
         raise SettingsError(
-            f"setting {name}={_show(value)} is not allowed ({exc.message}): {name} takes "
+            f"setting {name}={show_value(value)} is not allowed ({exc.message}): {name} takes "
             f"{setting.allowed}"
         ) from None
     return value
@@ -274,31 +323,74 @@ def check_settings(values: Mapping[str, Any], *, hitl_available: bool) -> dict[s
     return merged
 
 
-def short_stock_params(**settings: Any) -> dict[str, Param]:
-    """The trigger form's params, one per setting, whose defaults are ``settings`` (checked)
-    over the settings' own defaults: a DAG's ``params=short_stock_params(**same)`` shows
-    what its group runs with."""
-    for name, value in settings.items():
-        check_value(name, value)
-    values = {**DEFAULTS, **settings}
-    return {name: setting.param(values[name]) for name, setting in SETTINGS.items()}
+DEPLOYMENT_SECTION, DEPLOYMENT_KEY = "seller_center", "short_stock_settings"
+"""The deployment's own defaults for every short-stock group: a JSON object in Airflow's
+config, ``[seller_center] short_stock_settings`` (or the environment variable
+``AIRFLOW__SELLER_CENTER__SHORT_STOCK_SETTINGS``). Only whoever runs the deployment sets it;
+a group's arguments override it."""
 
 
-def run_settings(author: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
-    """What a run works with: the author's settings, and where the run has a param of the
-    same name, the run's value (each checked). Raises SettingsError naming a bad value."""
-    values = dict(author)
-    for name in SETTINGS:
-        if name in params:
-            values[name] = check_value(name, _plain(params[name]))
+def deployment_settings() -> dict[str, Any]:
+    """The deployment's defaults (``DEPLOYMENT_SECTION``), checked one by one."""
+    from airflow_seller_provider.compat import conf
+
+    option = f"[{DEPLOYMENT_SECTION}] {DEPLOYMENT_KEY}"
+    text = conf.get(DEPLOYMENT_SECTION, DEPLOYMENT_KEY, fallback="") or ""
+    if not text.strip():
+        return {}
+    try:
+        values = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SettingsError(
+            f"Airflow config {option} is not JSON ({exc.msg}, character {exc.pos}); give "
+            'an object such as {"stock_source": "sql", "stock_conn_id": "warehouse"}'
+        ) from None
+    if not isinstance(values, dict):
+        raise SettingsError(
+            f"Airflow config {option} is a JSON {type(values).__name__}; give an object of settings"
+        )
+    try:
+        for name, value in values.items():
+            check_value(name, value)
+    except SettingsError as exc:
+        raise SettingsError(f"Airflow config {option}: {exc}") from None
     return values
 
 
-def _plain(value: Any) -> Any:
-    """A param's value as JSON has it (Airflow 2.11 may hand back a tuple for an array)."""
-    if isinstance(value, tuple):
-        return list(value)
-    return value
+def author_settings(settings: Mapping[str, Any], *, hitl_available: bool) -> dict[str, Any]:
+    """What the DAG's author fixed: the defaults, then the deployment's
+    (``deployment_settings``), then ``settings`` (a group's arguments), checked."""
+    return check_settings({**deployment_settings(), **settings}, hitl_available=hitl_available)
+
+
+def run_changeable(author: Mapping[str, Any]) -> list[str]:
+    """The settings a run may change (some only in the safer direction), in form order."""
+    widened = set(author.get("run_may_change") or ())
+    return [n for n, s in SETTINGS.items() if s.kind == RUN or n in widened]
+
+
+def short_stock_params(**settings: Any) -> dict[str, Param]:
+    """The trigger form's params: one per setting a run may change, its default the
+    author's value (``settings`` over the deployment's and the settings' own defaults). A
+    DAG's ``params=short_stock_params(**same)`` beside ``short_stock_cancellation(**same)``
+    shows what its group runs with; ``fixed_settings_note`` says what a run cannot change."""
+    from airflow_seller_provider.compat import HITL_AVAILABLE
+
+    author = author_settings(settings, hitl_available=HITL_AVAILABLE)
+    return {name: SETTINGS[name].param(author[name]) for name in run_changeable(author)}
+
+
+def fixed_settings_note(**settings: Any) -> str:
+    """Markdown: the author's settings a run cannot change, with their values (for a DAG's
+    doc, shown beside its trigger form)."""
+    from airflow_seller_provider.compat import HITL_AVAILABLE
+
+    author = author_settings(settings, hitl_available=HITL_AVAILABLE)
+    changeable = set(run_changeable(author))
+    lines = [
+        f"- `{name}`: `{json.dumps(author[name])}`" for name in SETTINGS if name not in changeable
+    ]
+    return "**Fixed by the DAG's author** (a run's conf cannot change them):\n\n" + "\n".join(lines)
 
 
 def settings_table() -> str:
@@ -309,7 +401,6 @@ def settings_table() -> str:
     ]
     for s in SETTINGS.values():
         default = "empty" if s.default is None else f"`{json.dumps(s.default)}`"
-        who = "the DAG's author" if s.kind == AUTHOR else "the author, and a run"
         text = s.description.replace("|", "\\|")
-        rows.append(f"| `{s.name}` | {default} | {who} | {s.allowed} | {text} |")
+        rows.append(f"| `{s.name}` | {default} | {s.rule} | {s.allowed} | {text} |")
     return "\n".join(rows)

@@ -21,7 +21,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ CHROMIUM_ARGS = [
 ]
 AIRFLOW_BIN = str(Path(sys.executable).with_name("airflow"))
 ADMIN = "admin"
+TRIGGERER = "triggerer"  # the simple auth manager's "user" role: may trigger DAGs
 START_TIMEOUT_S = 180  # api-server: a few seconds here; generous for a loaded CI machine
 UI_TIMEOUT_MS = 30_000  # one element or one answer in the browser
 
@@ -107,6 +108,13 @@ class Airflow:
         assert answer.status_code == 201, answer.text
         return answer.json()["access_token"]
 
+    def as_user(self, username: str) -> Airflow:
+        """The same Airflow, called as another of the simple auth manager's users."""
+        passwords = json.loads(
+            (self.home / "simple_auth_manager_passwords.json.generated").read_text()
+        )
+        return replace(self, username=username, password=passwords[username])
+
     def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         headers = {"Authorization": f"Bearer {self.token()}", **kwargs.pop("headers", {})}
         return requests.request(method, self.url + path, headers=headers, timeout=60, **kwargs)
@@ -141,7 +149,7 @@ def airflow(artifacts: Path) -> Iterator[Airflow]:
         "AIRFLOW__CORE__AUTH_MANAGER": (
             "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
         ),
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN}:admin,{TRIGGERER}:user",
         "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(port),

@@ -24,8 +24,10 @@ import os
 import re
 import secrets
 import shutil
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -39,7 +41,7 @@ from ..e2e.helpers import (
     newly_canceled,
     seller_center_figures,
 )
-from .conftest import Airflow, airflow_components, tail, task_log_tails
+from .conftest import TRIGGERER, Airflow, airflow_components, tail, task_log_tails
 
 RUN = os.environ.get("RUN_BROWSER_TESTS") == "1"
 pytestmark = [
@@ -204,6 +206,39 @@ def test_no_answer_times_out_and_cancels_nothing(page, stack, shop, seeded):
     expect(page.get_by_role("button", name="Approve")).to_be_disabled()
     expect(page.get_by_role("button", name="Reject")).to_be_disabled()
     expect(page.get_by_text("Response received")).to_have_count(0)
+
+
+def test_a_triggerer_cannot_escalate_through_the_run_conf(stack, shop, seeded, tmp_path):
+    """A user with the simple auth manager's ``user`` role (may trigger) asks, through the
+    REST API, for SQL on a database connection: the run fails before any request, and
+    neither the database nor the sandbox changes."""
+    target = tmp_path / "warehouse.db"
+    with closing(sqlite3.connect(target)) as db, db:
+        db.execute("CREATE TABLE stock (sku TEXT, units INTEGER)")
+    answer = stack.api(
+        "POST",
+        "api/v2/connections",
+        json={"connection_id": "target_db", "conn_type": "sqlite", "host": str(target)},
+    )
+    assert answer.status_code in (200, 201), answer.text
+    shop.clear_requests_log()
+    triggerer = stack.as_user(TRIGGERER)
+    hostile = {
+        "stock_source": "sql",
+        "stock_conn_id": "target_db",
+        "stock_sql": "CREATE TABLE pwned (a INT)",
+        "max_cancellations": 100000,
+    }
+    run_id = trigger(triggerer, "escalate", **hostile)
+    run = wait_for_run_end(stack, run_id, RUN_END_TIMEOUT_S)
+    assert run["state"] == "failed", run
+    assert shop.requests_log() == [], "refused before any request"
+    assert newly_canceled(seeded, shop.state()) == set()
+    with closing(sqlite3.connect(target)) as db:
+        assert {r[0] for r in db.execute("SELECT name FROM sqlite_master")} == {"stock"}
+    states = task_states(stack, run_id)
+    assert states["short_stock.list_connections"] == ["failed"], states
+    assert states.get("short_stock.find_short_items") in (None, [], ["upstream_failed"]), states
 
 
 # -- steps -------------------------------------------------------------------------------

@@ -14,8 +14,6 @@ from .stack import Stack, wait_for
 
 USER_ID = "distributed@example.com"
 SELLER_ID = "SBX100"
-WAREHOUSE_CONN_ID = "warehouse"
-STOCK_SQL = "SELECT sku, units, business_unit FROM stock"
 
 
 def warehouse_rows(state: dict[str, Any]) -> list[tuple[str, str, int]]:
@@ -39,14 +37,8 @@ def figures_of(rows: list[tuple[str, str, int]]) -> dict[tuple[str | None, str],
 
 
 def run_conf(batch_size: int, **extra: Any) -> dict[str, Any]:
-    return {
-        "batch_size": batch_size,
-        "stock_source": "sql",
-        "stock_conn_id": WAREHOUSE_CONN_ID,
-        "stock_sql": STOCK_SQL,
-        "stock_counts": "on_hand",
-        **extra,
-    }
+    """A run's conf: run settings only (the stock source is the deployment's)."""
+    return {"batch_size": batch_size, **extra}
 
 
 def predict(state: dict[str, Any], rows: list[tuple[str, str, int]]) -> set[int]:

@@ -27,6 +27,15 @@ from ..live_processes import descendants, free_port, memory_of, migrate_db, wait
 from ..live_stack import AIRFLOW, POOL, LiveStack
 from .postgres import Postgres
 
+WAREHOUSE_SETTINGS = {
+    "stock_source": "sql",
+    "stock_conn_id": "warehouse",
+    "stock_sql": "SELECT sku, units, business_unit FROM stock",
+    "stock_counts": "on_hand",
+}
+"""The deployment's short-stock settings ([seller_center] short_stock_settings): the
+warehouse database below is the stock source."""
+
 
 class Stack(LiveStack):
     """Start with ``start()``, always ``stop()``; ``tails()`` for a failure report."""
@@ -82,6 +91,9 @@ class Stack(LiveStack):
             # Runs only when triggered: no scheduled run races the one under test.
             "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
             "AIRFLOW_CONN_SELLER_CENTER_DEFAULT": self.conn_json(),
+            # The deployment's short-stock settings: stock from the warehouse (author
+            # settings, which no run's conf may change).
+            "AIRFLOW__SELLER_CENTER__SHORT_STOCK_SETTINGS": json.dumps(WAREHOUSE_SETTINGS),
             # The warehouse the example DAG reads stock from (stock_source sql), read-only.
             "AIRFLOW_CONN_WAREHOUSE": json.dumps(
                 {

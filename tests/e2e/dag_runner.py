@@ -4,12 +4,13 @@ API are built once instead of once per run (about 10 CPU-seconds of every cold r
 
 Each run is what ``airflow dags test`` does in a fresh process: the same argument parser and
 command function (``dag_test``), a fresh DagBag (the DAG file is parsed again), the
-connections of that run only (``AIRFLOW_CONN_*``; the others are removed), a fresh secrets
+connections and deployment settings of that run only (``AIRFLOW_CONN_*`` and
+``AIRFLOW__SELLER_CENTER__*``; the others are removed), a fresh secrets
 masker, and its whole output (fd 1 and 2, so Airflow's log lines too) in its own file. The
 exit code follows the CLI: 0, or 1 when the run failed (``SystemExit("DagRun failed")``),
 whose message is printed as the interpreter would.
 
-Only runs whose environment differs from the process's in ``AIRFLOW_CONN_*`` alone come
+Only runs whose environment differs from the process's in those variables alone come
 here; ``tests/e2e/helpers.run_dag`` starts a cold process for any other (a log level, the
 metrics settings, another DAGs folder), and for every run when ``ASP_COLD_DAG_RUNS=1``.
 
@@ -43,8 +44,12 @@ def _reset_secrets_maskers() -> None:
         sdk_reset()
 
 
+PER_RUN = ("AIRFLOW_CONN_", "AIRFLOW__SELLER_CENTER__")
+"""The variables each run brings: its connections, the short-stock deployment settings."""
+
+
 def _use_connections(connections: dict[str, str]) -> None:
-    for name in [k for k in os.environ if k.startswith("AIRFLOW_CONN_")]:
+    for name in [k for k in os.environ if k.startswith(PER_RUN)]:
         del os.environ[name]
     os.environ.update(connections)
 

@@ -17,8 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from ..conftest import AIRFLOW_BIN
+from .dag_runner import PER_RUN
 
 DAG_ID = "cancel_short_stock_items"
+DEPLOYMENT_SETTINGS = "AIRFLOW__SELLER_CENTER__SHORT_STOCK_SETTINGS"
+"""The deployment's short-stock settings (author settings no run may change)."""
 
 
 def main_seller_id(state: dict[str, Any], user_id: str) -> str:
@@ -137,11 +140,10 @@ _RUNS = itertools.count()
 
 
 def _without_connections(env: Mapping[str, str]) -> dict[str, str]:
-    """The environment but the connections (and pytest's own PYTEST_CURRENT_TEST)."""
+    """The environment but what each run brings (connections, short-stock deployment
+    settings) and pytest's own PYTEST_CURRENT_TEST."""
     return {
-        k: v
-        for k, v in env.items()
-        if not k.startswith("AIRFLOW_CONN_") and k != "PYTEST_CURRENT_TEST"
+        k: v for k, v in env.items() if not k.startswith(PER_RUN) and k != "PYTEST_CURRENT_TEST"
     }
 
 
@@ -214,12 +216,17 @@ def run_dag(
     dags_folder: Path | None = None,
     timeout: float = 600,
     connections: dict[str, str] | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> tuple[int, str]:
-    """``airflow dags test`` with a fresh DAG object every run; ``connections``: more
-    connections, id -> JSON. In the worker's own environment (connections aside) it runs
-    in the warm runner; otherwise (another DAGs folder, a test's settings, or
-    ``ASP_COLD_DAG_RUNS=1``) in a fresh ``airflow`` process."""
+    """``airflow dags test`` with a fresh DAG object every run; ``connections``: more connections,
+    id -> JSON; ``settings``: the deployment's short-stock settings (the author's, which a
+    run's conf cannot change: ``[seller_center] short_stock_settings``). In the worker's own
+    environment (connections aside) it runs in the warm runner; otherwise (another DAGs
+    folder, a test's settings, or ``ASP_COLD_DAG_RUNS=1``) in a fresh ``airflow`` process.
+    """
     env = {**os.environ, "AIRFLOW_CONN_SELLER_CENTER_DEFAULT": conn_json}
+    if settings is not None:
+        env[DEPLOYMENT_SETTINGS] = json.dumps(settings)
     for conn_id, value in (connections or {}).items():
         env[f"AIRFLOW_CONN_{conn_id.upper()}"] = value
     if dags_folder is not None:
@@ -233,7 +240,7 @@ def run_dag(
     )
     warm = not os.environ.get(COLD_RUNS) and _without_connections(env) == _BASE_ENV
     if warm:
-        conns = {k: v for k, v in env.items() if k.startswith("AIRFLOW_CONN_")}
+        conns = {k: v for k, v in env.items() if k.startswith(PER_RUN)}
         try:
             code = _warm_runner().run(argv, conns, out, timeout)
         except TimeoutError as exc:

@@ -124,7 +124,9 @@ def test_never_fails_at_the_brake_without_asking(airflow_db):
         before = sandbox.state()
         predicted = expected_short(before, sandbox.user_id)
         code, log = run_dag(
-            sandbox.airflow_conn_json(), tripping_conf(predicted, require_approval="never")
+            sandbox.airflow_conn_json(),
+            tripping_conf(predicted),
+            settings={"require_approval": "never"},
         )
         assert code != 0
         assert "Safety brake" in log and "max_cancellations" in log

@@ -70,7 +70,7 @@ def test_safety_brake_stops_before_any_cancellation(airflow_db):
         broken = drop_declared_stock(sandbox)
         # never: fail at the brake (on_brake would ask a person on Airflow 3.1+, see
         # test_approval_dag.py).
-        code, log = run_dag(sandbox.airflow_conn_json(), {"require_approval": "never"})
+        code, log = run_dag(sandbox.airflow_conn_json(), settings={"require_approval": "never"})
         assert code != 0
         assert "Safety brake" in log and "max_cancel_fraction" in log
         assert sandbox.state()["orders"] == broken["orders"]

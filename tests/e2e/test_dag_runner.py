@@ -21,8 +21,9 @@ def test_each_warm_run_has_its_own_connections_log_and_exit_code(airflow_db):
         before = sandbox.state()
         predicted = expected_short(before, sandbox.user_id)
         good = sandbox.airflow_conn_json()
-        dry = {"dry_run": True, "seller_center_conn_ids": ["sc_extra"]}
-        code, first = run_dag(good, dry, connections={"sc_extra": good})
+        dry = {"dry_run": True}
+        extra = {"seller_center_conn_ids": ["sc_extra"]}  # the deployment's, per run
+        code, first = run_dag(good, dry, connections={"sc_extra": good}, settings=extra)
         assert code == 0, save_log(first, "warm-first")
         assert helpers._warm is not None and helpers._warm.alive(), "not run warm"
         assert first.count("[DAG TEST] starting task_id=short_stock.summarize") == 1
@@ -30,7 +31,7 @@ def test_each_warm_run_has_its_own_connections_log_and_exit_code(airflow_db):
 
         # The same request without sc_extra: the earlier run's connection must be gone.
         sandbox.clear_requests_log()
-        code, second = run_dag(good, dry)
+        code, second = run_dag(good, dry, settings=extra)
         assert code != 0, save_log(second, "warm-second")
         assert "'sc_extra' is not defined" in second and sandbox.requests_log() == []
         assert second.count("[DAG TEST] starting task_id=short_stock.summarize") == 1

@@ -29,7 +29,7 @@ def test_each_connection_on_its_own_and_a_broken_one_fails_alone(airflow_db):
         broken["password"] = "not-the-key"
         code, log = run_dag(
             chile.airflow_conn_json(),
-            {
+            settings={
                 "seller_center_conn_ids": ["sc_cl", "sc_broken", "sc_co"],
                 "require_approval": "never",
             },

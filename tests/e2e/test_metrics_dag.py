@@ -171,7 +171,7 @@ def test_one_run_over_three_connections_sends_each_ones_own(airflow_db, statsd):
         badkey.update(login="nobody@example.com", password="not-a-key")
         code, log = run_dag(
             busy.airflow_conn_json(),
-            {
+            settings={
                 "seller_center_conn_ids": ["sc_busy", "sc_calm", "sc_badkey"],
                 "require_approval": "never",
             },
@@ -260,7 +260,7 @@ def test_a_brake_trip_is_counted(airflow_db, statsd):
     with run_sandbox(seed=5, orders=120) as sandbox:
         drop_declared_stock(sandbox)
         # never: fail at the brake (on_brake would ask a person on Airflow 3.1+).
-        code, log = run_dag(sandbox.airflow_conn_json(), {"require_approval": "never"})
+        code, log = run_dag(sandbox.airflow_conn_json(), settings={"require_approval": "never"})
         samples = statsd.stop()
         assert code != 0 and "Safety brake" in log, save_log(log, "metrics-brake")
         assert not any(sandbox.cancellation_counts().values())

@@ -76,10 +76,11 @@ def write_csv(path: Path, figures: dict[tuple[str | None, str], int]) -> None:
             out.writerow([sku, units, unit or ""])
 
 
-def run_twice_and_check(sandbox, conf: dict, expected: set[int], name: str, extra=None):
+def run_twice_and_check(sandbox, settings: dict, expected: set[int], name: str, extra=None):
+    """Two runs with the deployment's ``settings`` (the stock source is the author's)."""
     before = sandbox.state()
     assert expected, "the scenario must have shortages to find"
-    code, log = run_dag(sandbox.airflow_conn_json(extra), conf)
+    code, log = run_dag(sandbox.airflow_conn_json(extra), settings=settings)
     assert code == 0, save_log(log, name)
     after = sandbox.state()
     assert newly_canceled(before, after) == expected, save_log(log, name)
@@ -96,7 +97,7 @@ def run_twice_and_check(sandbox, conf: dict, expected: set[int], name: str, extr
     assert {k[len("short_") :]: v for k, v in summary.items() if k.startswith("short_")} == dict(
         by_unit
     )
-    code, again = run_dag(sandbox.airflow_conn_json(extra), conf)
+    code, again = run_dag(sandbox.airflow_conn_json(extra), settings=settings)
     assert code == 0, save_log(again, f"{name}-again")
     assert sandbox.state()["orders"] == after["orders"]
     assert summary_from_log(again)["canceled"] == 0
@@ -114,12 +115,12 @@ def test_sqlite_warehouse_through_an_airflow_connection(airflow_db, tmp_path, mo
         )
         expected = expected_short(state, sandbox.user_id, figures, counts="on_hand")
         assert len({unit for unit, _ in figures if unit}) == 3
-        conf = {
+        settings = {
             "stock_source": "sql",
             "stock_conn_id": "warehouse_db",
             "stock_sql": "SELECT sku, units, business_unit FROM warehouse_stock",
         }
-        summary, _ = run_twice_and_check(sandbox, conf, expected, "dag-sqlite")
+        summary, _ = run_twice_and_check(sandbox, settings, expected, "dag-sqlite")
         assert summary["unknown_stock"] > 0  # the SKU the warehouse does not list
         assert len([k for k in summary if k.startswith("short_")]) >= 2  # several countries
 
@@ -157,7 +158,7 @@ def test_a_bad_warehouse_row_cancels_nothing(airflow_db, tmp_path):
         path = tmp_path / "stock.csv"
         path.write_text("sku,units,business_unit\nSBX-1,3,FACL\nSBX-2,-4,FACO\n")
         before = sandbox.state()
-        code, log = run_dag(sandbox.airflow_conn_json(), {"stock_source": path.as_uri()})
+        code, log = run_dag(sandbox.airflow_conn_json(), settings={"stock_source": path.as_uri()})
         assert code != 0
         assert "line 3: field units" in log
         assert "SBX-2,-4" not in log and "'-4'" not in log  # no row contents in the log

@@ -45,9 +45,17 @@ class Stack(LiveStack):
     """Start with ``start()``, always ``stop()``; ``tails()`` for a failure report."""
 
     def __init__(
-        self, home: Path, *, pool_slots: int, parallelism: int, connections: dict[str, str]
+        self,
+        home: Path,
+        *,
+        pool_slots: int,
+        parallelism: int,
+        connections: dict[str, str],
+        short_stock_settings: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(home)
+        # The deployment's short-stock settings ([seller_center] short_stock_settings).
+        self.short_stock_settings = short_stock_settings or {}
         self.db_path = home / "airflow.db"
         self.pool_slots = pool_slots
         self.parallelism = parallelism
@@ -59,6 +67,7 @@ class Stack(LiveStack):
         return {
             **self.airflow_env(),
             **conns,
+            "AIRFLOW__SELLER_CENTER__SHORT_STOCK_SETTINGS": json.dumps(self.short_stock_settings),
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             # More executor slots than pool slots: the pool, not the executor, is the cap.
             "AIRFLOW__CORE__PARALLELISM": str(self.parallelism),

@@ -61,9 +61,15 @@ SEED_BASE = 100
 ORDERS = 40  # 10-25 short items per connection: one cancel batch each
 POOL_SLOTS = 4
 PARALLELISM = 8  # executor slots: twice the pool, so the pool is what caps the API tasks
-# Every connection's short items are legitimate here (a third to a half of its pending
-# items, above the default max_cancel_fraction): no brake, and no approval to wait for.
-CONF = {"require_approval": "never", "max_cancel_fraction": 1.0}
+# The deployment's settings. Every connection's short items are legitimate here (a third to
+# a half of its pending items, above the default max_cancel_fraction): no brake, and no
+# approval to wait for. Each run names its connections: a widening this deployment grants
+# its triggerers (README, "Security model").
+SETTINGS = {
+    "require_approval": "never",
+    "max_cancel_fraction": 1.0,
+    "run_may_change": ["seller_center_conn_ids"],
+}
 FIND = "short_stock.find_short_items"
 CANCEL = "short_stock.cancel_short_items"
 API_TASKS = {FIND, CANCEL, "short_stock.cancel_approved_items"}
@@ -125,7 +131,13 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         connections[BROKEN] = json.dumps(broken)
         initial = {cid: sb.state() for cid, sb in sandboxes.items()}
 
-        stack = Stack(home, pool_slots=POOL_SLOTS, parallelism=PARALLELISM, connections=connections)
+        stack = Stack(
+            home,
+            pool_slots=POOL_SLOTS,
+            parallelism=PARALLELISM,
+            connections=connections,
+            short_stock_settings=SETTINGS,
+        )
         print(f"\nscale test Airflow home: {home}")
         try:
             stack.start()
@@ -179,7 +191,7 @@ def trigger(dep: Deployment, conn_ids: list[str], conf: dict[str, Any] | None = 
         f"/dags/{PRODUCER}/dagRuns",
         json={
             "logical_date": None,
-            "conf": {**CONF, "seller_center_conn_ids": conn_ids, **(conf or {})},
+            "conf": {"seller_center_conn_ids": conn_ids, **(conf or {})},
         },
     )
     run_id = run["dag_run_id"]

@@ -16,8 +16,9 @@ from airflow_seller_provider.short_stock import (
 from airflow_seller_provider.short_stock.settings import (
     DEFAULTS,
     SettingsError,
+    author_settings,
     check_settings,
-    run_settings,
+    fixed_settings_note,
 )
 
 TASKS = {
@@ -140,7 +141,7 @@ def test_always_asking_is_refused_at_parse_without_human_in_the_loop():
     assert check_settings({"require_approval": "always"}, hitl_available=True)
 
 
-def test_settings_are_the_example_dags_params_with_the_authors_values_as_defaults():
+def test_the_settings_and_who_may_change_them():
     assert list(SETTINGS) == [
         "seller_center_conn_id",
         "seller_center_conn_ids",
@@ -158,27 +159,78 @@ def test_settings_are_the_example_dags_params_with_the_authors_values_as_default
         "stock_conn_id",
         "stock_sql",
         "stock_counts",
+        "run_may_change",
     ]
+    author = {n for n, s in SETTINGS.items() if s.kind == "author"}
+    assert author == {
+        "seller_center_conn_id",
+        "seller_center_conn_ids",
+        "stock_source",
+        "stock_conn_id",
+        "stock_sql",
+        "stock_counts",
+        "run_may_change",
+    }
+    safety = {n: s.safer for n, s in SETTINGS.items() if s.safer}
+    assert safety == {
+        "require_approval": "stricter",
+        "approval_timeout_minutes": "lower",
+        "dry_run": "on",
+        "max_cancellations": "lower",
+        "max_cancel_fraction": "lower",
+        "fraction_min_items": "lower",
+    }
+
+
+def test_the_trigger_form_shows_only_what_a_run_may_change_with_the_authors_values():
     params = short_stock_params(max_cancellations=40, stock_counts="on_hand")
-    assert list(params) == list(SETTINGS)
+    assert list(params) == [
+        "require_approval",
+        "approval_timeout_minutes",
+        "dry_run",
+        "lookback_days",
+        "reason_detail",
+        "batch_size",
+        "max_concurrency",
+        "max_cancellations",
+        "max_cancel_fraction",
+        "fraction_min_items",
+    ]
     assert params["max_cancellations"].value == 40
-    assert params["stock_counts"].value == "on_hand"
+    assert "may only lower it (the DAG's value: 40)" in params["max_cancellations"].description
     assert params["lookback_days"].value == DEFAULTS["lookback_days"] == 30
     assert params["max_cancel_fraction"].schema["maximum"] == 1
-    assert params["dry_run"].description == SETTINGS["dry_run"].description
+    assert params["lookback_days"].description == SETTINGS["lookback_days"].description
+    widened = short_stock_params(run_may_change=["stock_source", "max_cancellations"])
+    assert "stock_source" in widened and "stock_conn_id" not in widened
+    assert "may only lower" in widened["max_cancellations"].description  # still the rule's text
+    note = fixed_settings_note(stock_source="s3://b/stock.csv")
+    assert '`stock_source`: `"s3://b/stock.csv"`' in note and "max_cancellations" not in note
     with pytest.raises(SettingsError, match="max_cancellations=-1"):
         short_stock_params(max_cancellations=-1)
 
 
-def test_a_runs_param_of_the_same_name_wins_and_is_checked():
-    author = check_settings({"max_cancellations": 40}, hitl_available=True)
-    assert run_settings(author, {})["max_cancellations"] == 40
-    assert run_settings(author, {"max_cancellations": 10, "other": 1})["max_cancellations"] == 10
-    assert run_settings(author, {"seller_center_conn_ids": ("a", "b")})[
-        "seller_center_conn_ids"
-    ] == ["a", "b"]
-    with pytest.raises(SettingsError, match="lookback_days=400"):
-        run_settings(author, {"lookback_days": 400})
+def test_deployment_settings_come_from_airflow_config(monkeypatch):
+    monkeypatch.setenv(
+        "AIRFLOW__SELLER_CENTER__SHORT_STOCK_SETTINGS",
+        '{"stock_source": "s3://bucket/stock.csv", "max_cancellations": 40}',
+    )
+    author = author_settings({"max_cancellations": 30}, hitl_available=True)
+    assert author["stock_source"] == "s3://bucket/stock.csv"  # the deployment's
+    assert author["max_cancellations"] == 30  # the group's arguments win
+    with new_dag() as dag:
+        short_stock_cancellation()
+    assert "short_stock.find_short_items" in dag.task_ids
+    for text, why in [
+        ("{nope", "is not JSON"),
+        ("[1]", "is a JSON list"),
+        ('{"max_cancellation": 1}', "unknown setting 'max_cancellation'"),
+        ('{"lookback_days": 0}', "lookback_days=0"),
+    ]:
+        monkeypatch.setenv("AIRFLOW__SELLER_CENTER__SHORT_STOCK_SETTINGS", text)
+        with pytest.raises(SettingsError, match=why) as caught:
+            author_settings({}, hitl_available=True)
+        assert "[seller_center] short_stock_settings" in str(caught.value)
 
 
 def test_the_example_dag_is_short_and_reads_the_one_definition():
