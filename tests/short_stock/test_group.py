@@ -184,18 +184,8 @@ def test_the_settings_and_who_may_change_them():
 
 def test_the_trigger_form_shows_only_what_a_run_may_change_with_the_authors_values():
     params = short_stock_params(max_cancellations=40, stock_counts="on_hand")
-    assert list(params) == [
-        "require_approval",
-        "approval_timeout_minutes",
-        "dry_run",
-        "lookback_days",
-        "reason_detail",
-        "batch_size",
-        "max_concurrency",
-        "max_cancellations",
-        "max_cancel_fraction",
-        "fraction_min_items",
-    ]
+    assert list(params) == [n for n, s in SETTINGS.items() if s.kind == "run"]
+    assert "stock_counts" not in params and len(params) == 10
     assert params["max_cancellations"].value == 40
     assert "may only lower it (the DAG's value: 40)" in params["max_cancellations"].description
     assert params["lookback_days"].value == DEFAULTS["lookback_days"] == 30
