@@ -7,6 +7,8 @@ the rest of the package imports from here and runs on both lines.
 
 from __future__ import annotations
 
+from typing import Any
+
 from airflow.providers.common.compat.sdk import (
     DAG,
     AirflowException,
@@ -20,6 +22,7 @@ from airflow.providers.common.compat.sdk import (
     ObjectStoragePath,
     Param,
     TaskGroup,
+    Variable,
     dag,
     get_current_context,
     mask_secret,
@@ -61,6 +64,7 @@ __all__ = [
     "ObjectStoragePath",
     "Param",
     "TaskGroup",
+    "Variable",
     "dag",
     "get_current_context",
     "mask_secret",
@@ -74,3 +78,28 @@ __all__ = [
 from airflow.providers.common.compat.sdk import Stats, conf  # noqa: E402
 
 __all__ += ["Stats", "conf"]
+
+
+ACTIVE_RUN_STATES = ("queued", "running")
+
+
+def dag_run_is_active(ti: Any, dag_id: str, run_id: str) -> bool:
+    """Whether the DAG run ``run_id`` is queued or running (Airflow 3: the task SDK's
+    ``get_dr_count``; 2.11: the metadata DB)."""
+    if AIRFLOW_V_3_0_PLUS:
+        count = ti.get_dr_count(dag_id=dag_id, run_ids=[run_id], states=list(ACTIVE_RUN_STATES))
+        return bool(count)
+    from airflow.models.dagrun import DagRun
+
+    runs = DagRun.find(dag_id=dag_id, run_id=run_id)
+    return any(str(getattr(r.state, "value", r.state)) in ACTIVE_RUN_STATES for r in runs)
+
+
+def variable_get(key: str) -> str | None:
+    """An Airflow Variable's text, or None when it is not set (both Airflow lines)."""
+    getter: Any = Variable.get  # 2.11's keyword is default_var, 3.x's default
+    value = getter(key, default=None) if AIRFLOW_V_3_0_PLUS else getter(key, default_var=None)
+    return None if value is None else str(value)
+
+
+__all__ += ["dag_run_is_active", "variable_get"]

@@ -145,6 +145,7 @@ ITEM_OUTCOMES = (
     "would_cancel",
     "failed",
     "collateral_canceled",
+    "no_longer_short",
 )
 """The ``outcome`` tag values of ``seller_center.cancel.items`` (the keys of an
 ``OutcomePayload``'s counts)."""

@@ -60,7 +60,9 @@ set them in `[seller_center] short_stock_settings` or in a copy of this file.
     schedule=timedelta(minutes=30),
     start_date=datetime(2026, 1, 1),
     catchup=False,
-    max_active_runs=1,
+    # Runs may overlap: a run whose approval waits holds up only its own connections (each
+    # connection is leased to one run at a time), and the next runs serve the others.
+    max_active_runs=16,
     doc_md=DOC_MD + "\n" + fixed_settings_note(),
     tags=["seller-center", "orders"],
     default_args={"retries": 2, "retry_delay": timedelta(seconds=15)},

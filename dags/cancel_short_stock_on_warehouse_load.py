@@ -32,7 +32,7 @@ SETTINGS = {"stock_source": WAREHOUSE_STOCK_URI, "stock_counts": "on_hand"}
     schedule=[WAREHOUSE_STOCK],
     start_date=datetime(2026, 1, 1),
     catchup=False,
-    max_active_runs=1,
+    max_active_runs=16,  # a waiting approval holds up only its own connections
     doc_md=f"{__doc__}\n{fixed_settings_note(**SETTINGS)}",
     tags=["seller-center", "orders", "example"],
     default_args={"retries": 2, "retry_delay": timedelta(seconds=15)},

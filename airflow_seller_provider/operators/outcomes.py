@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 from airflow_seller_provider.client.models import OrderItem
 from airflow_seller_provider.operators.targets import Target
@@ -41,6 +41,8 @@ class OutcomePayload(TypedDict):
     counts: dict[str, int]
     dry_run: bool
     seller_center_conn_id: str
+    no_longer_short: NotRequired[list[int]]
+    """Approved items that were no longer short when the approval was acted on (not sent)."""
 
 
 OUTCOMES = ("canceled", "already_canceled", "no_longer_pending", "would_cancel", "failed")

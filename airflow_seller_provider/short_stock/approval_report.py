@@ -116,8 +116,10 @@ def render_report(
     else:
         head = (
             f"**{short} order item(s) will be canceled with reason SHORTAGE if you approve.** "
-            "Approve cancels exactly these items; Reject, or no answer before the timeout, "
-            "cancels nothing and fails the run."
+            "Approve first reads the pending items and the stock again, and cancels only "
+            "those of these items that are still short then (the others are reported "
+            "no_longer_short; items short since this request wait for the next run). "
+            "Reject, or no answer before the timeout, cancels nothing for them."
         )
     lines = ["## Seller Center cancellations", "", head, ""]
     for found, plan in entries[:CONNECTIONS_IN_DETAIL]:

@@ -12,10 +12,10 @@ may change them only as ``run_policy`` allows (the README's "Security model").
 
 from __future__ import annotations
 
+import logging
 from typing import Any, cast
 
 from airflow_seller_provider.client.protocol import SHORTAGE
-from airflow_seller_provider.client.transport import DEFAULT_MAX_CONCURRENCY
 from airflow_seller_provider.compat import (
     HITL_AVAILABLE,
     AirflowFailException,
@@ -32,37 +32,22 @@ from airflow_seller_provider.short_stock.payloads import (
     xcom_dicts,
 )
 from airflow_seller_provider.short_stock.settings import SettingsError, author_settings
+from airflow_seller_provider.short_stock.steps import find_for, task_settings
+
+log = logging.getLogger(__name__)
 
 LIST_TASK = "list_connections"
 FIND_TASK = "find_short_items"
 PLAN_TASK = "plan_cancellations"
 CANCEL_TASK = "cancel_short_items"
 APPROVAL_TASK = "approve_cancellations"
-APPROVED_CANCEL_TASK = "cancel_approved_items"
+HELD_TASK = "held_connections"
+RELEASE_TASK = "release_connections"
 PUBLISH_TASK = "publish_cancellations"
 SUMMARY_TASK = "summarize"
 SELLER_CENTER_POOL = "seller_center"
 """Caps the Seller Center tasks running at once across all workers; the API budget is about
 pool slots x the connection's rate_limit (docs/deployment.md)."""
-
-
-def _run_settings(author: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """The running task's settings and connections: the author's, changed only as the run
-    may change them (``run_policy``), from its params and its conf. A conf that asks for
-    more, or a bad value, fails the task without retries, before any request (the plan and
-    summary steps run ``all_done``, so they meet it too)."""
-    from airflow_seller_provider.short_stock.plan import run_connections
-    from airflow_seller_provider.short_stock.run_policy import run_settings
-
-    context = get_current_context()
-    dag_run = context.get("dag_run")
-    conf = getattr(dag_run, "conf", None) or {}
-    asked = {**dict(context["params"]), **(conf if isinstance(conf, dict) else {})}
-    try:
-        settings = run_settings(author, asked, hitl_available=HITL_AVAILABLE)
-        return settings, run_connections(settings, hitl_available=HITL_AVAILABLE)
-    except ValueError as exc:  # SettingsError, ApprovalUnavailable
-        raise AirflowFailException(str(exc)) from None
 
 
 def short_stock_cancellation(*, group_id: str = "short_stock", **settings: Any) -> TaskGroup:
@@ -83,17 +68,27 @@ def short_stock_cancellation(*, group_id: str = "short_stock", **settings: Any) 
 
 
 def _build(group: TaskGroup, author: dict[str, Any]) -> None:
-    ids = {name: group.child_id(name) for name in (FIND_TASK, PLAN_TASK, APPROVAL_TASK)}
+    ids = {name: group.child_id(name) for name in (LIST_TASK, FIND_TASK, PLAN_TASK, APPROVAL_TASK)}
     cancel_ids = [group.child_id(CANCEL_TASK)]
     if HITL_AVAILABLE:
-        cancel_ids.append(group.child_id(APPROVED_CANCEL_TASK))
+        cancel_ids.append(ids[APPROVAL_TASK])  # an approved connection cancels in its approval
     group_id = str(group.group_id)
 
     # multiple_outputs=False: each payload is one XCom value, whatever its declared type.
-    @task(task_id=LIST_TASK, multiple_outputs=False)
+    # One instance at a time across the DAG's runs: two runs never take the same lease.
+    @task(task_id=LIST_TASK, multiple_outputs=False, max_active_tis_per_dag=1)
     def list_connections() -> list[str]:
-        # Checked before any request: a bad list or mode must not cost an API scan.
-        return _run_settings(author)[1]
+        """The connections this run serves: checked before any request, and each leased
+        to this run (``locks``); those another run holds are left to it and reported."""
+        from airflow_seller_provider.short_stock.locks import airflow_lease_store
+
+        context = get_current_context()
+        conn_ids = task_settings(author, context)[1]
+        served, skipped = airflow_lease_store(context, group_id).take(conn_ids)
+        for conn_id, why in skipped.items():
+            log.warning("Connection %s is left to another run: %s", conn_id, why)
+        context["ti"].xcom_push(key="skipped", value=skipped)
+        return served
 
     @task(
         task_id=FIND_TASK,
@@ -102,49 +97,27 @@ def _build(group: TaskGroup, author: dict[str, Any]) -> None:
         map_index_template="{{ task.op_kwargs['seller_center_conn_id'] }}",
     )
     def find_short_items(seller_center_conn_id: str) -> FoundPayload:
-        # Imported in the task so that parsing a DAG file stays light.
-        from airflow_seller_provider.client.errors import SellerCenterError
-        from airflow_seller_provider.hooks.seller_center import SellerCenterHook
-        from airflow_seller_provider.short_stock.find import find_short, found_payload
-        from airflow_seller_provider.short_stock.stock_sources import StockSourceError
-
-        settings = _run_settings(author)[0]
-        hook = SellerCenterHook(seller_center_conn_id)
-        try:
-            result = find_short(
-                hook.get_conn(),
-                lookback_days=int(settings["lookback_days"]),
-                max_concurrency=int(settings["max_concurrency"] or DEFAULT_MAX_CONCURRENCY),
-                stock_counts=settings["stock_counts"] or None,
-                cancel_scope=hook.cancel_scope(),
-                stock_source=settings["stock_source"] or None,
-                stock_conn_id=settings["stock_conn_id"] or None,
-                stock_sql=settings["stock_sql"] or None,
-            )
-        except StockSourceError as exc:
-            raise AirflowFailException(str(exc)) from None
-        except SellerCenterError as exc:
-            if exc.retryable:
-                raise
-            # A bad key or a refused call: a retry would fail the same way.
-            raise AirflowFailException(str(exc)) from None
-        return found_payload(result, hook.cancel_scope(), seller_center_conn_id)
+        settings = task_settings(author, get_current_context())[0]
+        return find_for(seller_center_conn_id, settings)
 
     @task(task_id=PLAN_TASK, trigger_rule="all_done", multiple_outputs=False)
     def plan_cancellations() -> list[PlanEntry]:
         """The batches to cancel now; the rest of the RunPlan goes under its own XCom keys
-        (``held``, ``connections``, ``approval``): Airflow maps only over return values."""
+        (``held``, ``connections``, ``approval``, ``approvals``): Airflow maps only over
+        return values. A held connection's lease lasts until its approval is answered."""
         # all_done: one connection's failed find step must not stop the others' plans.
         from airflow_seller_provider.metrics import record_brake_trip, record_short_items
-        from airflow_seller_provider.short_stock.plan import plan_run, trips_for
+        from airflow_seller_provider.short_stock.locks import airflow_lease_store
+        from airflow_seller_provider.short_stock.plan import HELD, plan_run, trips_for
 
         context = get_current_context()
-        settings, conn_ids = _run_settings(author)
+        settings = task_settings(author, context)[0]
+        served = _served(context, ids[LIST_TASK])
         pulled = context["ti"].xcom_pull(task_ids=ids[FIND_TASK])
         founds = [cast("FoundPayload", f) for f in xcom_dicts(pulled)]
         run_plan = plan_run(
             founds,
-            conn_ids,
+            served,
             settings,
             hitl_available=HITL_AVAILABLE,
             find_task_id=ids[FIND_TASK],
@@ -155,9 +128,27 @@ def _build(group: TaskGroup, author: dict[str, Any]) -> None:
             if not settings["dry_run"]:
                 for trip in trips_for(found, settings):
                     record_brake_trip(conn_id, trip.limit)
-        for key in ("held", "connections", "approval"):
+        leases = airflow_lease_store(context, group_id)
+        for plan in run_plan["connections"]:
+            if plan["status"] == HELD:
+                leases.awaiting(
+                    plan["seller_center_conn_id"], run_plan["approval"]["timeout_minutes"]
+                )
+        for key in ("held", "connections", "approval", "approvals"):
             context["ti"].xcom_push(key=key, value=run_plan[key])
         return run_plan["auto"]
+
+    @task(task_id=RELEASE_TASK, trigger_rule="all_done")
+    def release_connections() -> list[str]:
+        """Give back the leases of the connections this run is done with (all but those
+        whose approval waits), so that the next run serves them."""
+        from airflow_seller_provider.short_stock.locks import airflow_lease_store
+
+        context = get_current_context()
+        plans = context["ti"].xcom_pull(task_ids=ids[PLAN_TASK], key="connections") or []
+        held = {p["seller_center_conn_id"] for p in plans if p.get("status") == "held"}
+        done = [c for c in _served(context, ids[LIST_TASK]) if c not in held]
+        return airflow_lease_store(context, group_id).release(done)
 
     @task(task_id=PUBLISH_TASK, trigger_rule="all_done", outlets=OUTLETS)
     def publish_cancellations() -> int:
@@ -166,7 +157,7 @@ def _build(group: TaskGroup, author: dict[str, Any]) -> None:
         from airflow_seller_provider.short_stock.summary import pull_outcomes
 
         context = get_current_context()
-        settings = _run_settings(author)[0]
+        settings = task_settings(author, context)[0]
         events = cancellation_events(
             pull_outcomes(context["ti"], cancel_ids),
             dag_run_id=context["run_id"],
@@ -178,17 +169,22 @@ def _build(group: TaskGroup, author: dict[str, Any]) -> None:
 
     @task(task_id=SUMMARY_TASK, trigger_rule="all_done", multiple_outputs=False)
     def summarize() -> Summary:
+        """The run's summary; every lease this run still holds is given back."""
+        from airflow_seller_provider.short_stock.locks import airflow_lease_store
         from airflow_seller_provider.short_stock.summary import summarize_run
 
         context = get_current_context()
         ti = context["ti"]
+        served = _served(context, ids[LIST_TASK])
+        airflow_lease_store(context, group_id).release(served)
         summary, problem = summarize_run(
             ti,
-            _run_settings(author)[1],
+            served,
             cancel_task_ids=cancel_ids,
             approval_task_id=ids[APPROVAL_TASK] if HITL_AVAILABLE else None,
             plan_task_id=ids[PLAN_TASK],
             find_task_id=ids[FIND_TASK],
+            skipped=ti.xcom_pull(task_ids=ids[LIST_TASK], key="skipped") or {},
         )
         ti.xcom_push(key="summary", value=summary)
         if problem:
@@ -202,14 +198,34 @@ def _build(group: TaskGroup, author: dict[str, Any]) -> None:
     cancel = CancelOrderItemOperator.partial(
         task_id=CANCEL_TASK, reason=SHORTAGE, pool=SELLER_CENTER_POOL
     ).expand_kwargs(plan)
-    cancels = [cancel]
+    release = release_connections()
+    cancel >> release
+    closing: list[Any] = [release]
     if HITL_AVAILABLE:
-        from airflow_seller_provider.operators.approval import CancellationApprovalOperator
+        from airflow_seller_provider.short_stock.approval import ApproveAndCancelOperator
 
-        approve = CancellationApprovalOperator(task_id=APPROVAL_TASK, plan_task_id=ids[PLAN_TASK])
-        approved = CancelOrderItemOperator.partial(
-            task_id=APPROVED_CANCEL_TASK, reason=SHORTAGE, pool=SELLER_CENTER_POOL
-        ).expand_kwargs(approve.output)  # the held batches, once approved
-        plan >> approve
-        cancels.append(approved)
-    cancels >> publish_cancellations() >> summarize()
+        @task(task_id=HELD_TASK, multiple_outputs=False)
+        def held_connections() -> list[str]:
+            """The connections whose cancellations wait for a person, one approval each."""
+            plans = get_current_context()["ti"].xcom_pull(
+                task_ids=ids[PLAN_TASK], key="connections"
+            )
+            return [p["seller_center_conn_id"] for p in plans or [] if p["status"] == "held"]
+
+        held = held_connections()
+        plan >> held
+        approve = ApproveAndCancelOperator.partial(
+            task_id=APPROVAL_TASK,
+            plan_task_id=ids[PLAN_TASK],
+            author_settings=author,
+            group_id=group_id,
+            map_index_template="{{ task.seller_center_conn_id }}",
+        ).expand(seller_center_conn_id=held)
+        closing.append(approve)
+    closing >> publish_cancellations() >> summarize()
+
+
+def _served(context: Any, list_task_id: str) -> list[str]:
+    """The connections the run's list step leased to it (none if it failed)."""
+    served = context["ti"].xcom_pull(task_ids=list_task_id)
+    return [str(c) for c in served] if isinstance(served, list) else []

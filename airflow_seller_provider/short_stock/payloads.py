@@ -10,7 +10,7 @@ All are plain JSON: ids, counts and short texts, never a client or a secret.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from airflow_seller_provider.operators.outcomes import (
     CollateralItem,
@@ -125,6 +125,9 @@ class RunPlan(TypedDict):
     """Batches that run only once a person approves (``cancel_approved_items``)."""
     connections: list[ConnectionPlan]
     approval: ApprovalRequest
+    """The run's request over every held connection (its report is the run's)."""
+    approvals: dict[str, ApprovalRequest]
+    """One request per held connection (each mapped approval task asks its own)."""
 
 
 class ApprovalSummary(TypedDict):
@@ -134,6 +137,8 @@ class ApprovalSummary(TypedDict):
     approval was asked for."""
     responded_by: str | None
     items: int
+    decisions: NotRequired[dict[str, dict[str, str | None]]]
+    """Per held connection (each has its own approval): decision and responder."""
 
 
 class Counts(TypedDict):
@@ -150,6 +155,8 @@ class Counts(TypedDict):
     would_cancel: int
     failed: int
     collateral_canceled: int
+    no_longer_short: int
+    """Approved items that were no longer short when the approval was acted on."""
     short_by_unit: dict[str, int]
 
 
@@ -157,7 +164,11 @@ class ConnectionSummary(Counts):
     """One connection's counts in the run's summary, and how it ended."""
 
     status: str
+    """``planned``, ``held``, ``blocked``, ``find_failed``, ``plan_failed``, or ``skipped``
+    (another run held the connection: its approval waits, or it still cancels)."""
     problem: str | None
+    note: NotRequired[str]
+    """For ``skipped``: which run holds it, and since when."""
 
 
 class SummaryIds(TypedDict):
@@ -168,6 +179,7 @@ class SummaryIds(TypedDict):
     would_cancel: list[int]
     failed: list[int]
     collateral_canceled: list[int]
+    no_longer_short: list[int]
 
 
 class Summary(Counts):

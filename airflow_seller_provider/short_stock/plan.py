@@ -266,17 +266,29 @@ def plan_run(
             reported.append((found, plan))
     waiting = [(f, p) for f, p in reported if p["status"] == HELD]
     timeout = float(params.get("approval_timeout_minutes") or APPROVAL_TIMEOUT_MINUTES)
-    approval: ApprovalRequest = {
-        "required": bool(held),
-        "mode": mode,
-        "items": sum(len(b["order_item_id"]) for b in held),
-        "timeout_minutes": timeout,
-        "subject": approval_subject(waiting) if waiting else "",
-        "report": render_report(
-            waiting or reported, mode=mode, dry_run=dry_run, hitl_available=hitl_available
-        ),
+
+    def request(entries: list[tuple[FoundPayload, ConnectionPlan]]) -> ApprovalRequest:
+        items = sum(p["short"] for _, p in entries if p["status"] == HELD)
+        return {
+            "required": bool(items),
+            "mode": mode,
+            "items": items,
+            "timeout_minutes": timeout,
+            "subject": approval_subject(entries) if items else "",
+            "report": render_report(
+                entries, mode=mode, dry_run=dry_run, hitl_available=hitl_available
+            ),
+        }
+
+    return {
+        "auto": auto,
+        "held": held,
+        "connections": connections,
+        "approval": request(waiting or reported),
+        # One request per held connection, each with its own report: no seller's decision
+        # waits on another's.
+        "approvals": {p["seller_center_conn_id"]: request([(f, p)]) for f, p in waiting},
     }
-    return {"auto": auto, "held": held, "connections": connections, "approval": approval}
 
 
 def batch_by_order(short: Sequence[OrderItemRef], size: int) -> list[list[OrderItemRef]]:
@@ -295,3 +307,14 @@ def batch_by_order(short: Sequence[OrderItemRef], size: int) -> list[list[OrderI
     if current:
         batches.append(current)
     return batches
+
+
+def redecide(
+    approved: Sequence[OrderItemRef], now: FoundPayload
+) -> tuple[list[OrderItemRef], list[int]]:
+    """(the approved items still short now, in their order; the ids of those no longer
+    short). ``now`` is the connection's find payload read after the approval."""
+    still = {entry["order_item_id"] for entry in now["short"]}
+    keep = [e for e in approved if e["order_item_id"] in still]
+    gone = sorted({e["order_item_id"] for e in approved if e["order_item_id"] not in still})
+    return keep, gone

@@ -63,6 +63,7 @@ COUNTED = (
     "unknown_shipping",
     "no_business_unit",
     "collateral_canceled",
+    "no_longer_short",
 )
 """The integer counts of ``payloads.Counts``, in the order the summary line shows them."""
 ID_LISTS = tuple(SummaryIds.__annotations__)
@@ -120,11 +121,13 @@ def build_summary(
             outcome.get("already_canceled", []),
             outcome.get("no_longer_pending", []),
             outcome.get("would_cancel", []),
+            outcome.get("no_longer_short", []),
         )
         ids["canceled"] += done[0]
         ids["already_canceled"] += done[1]
         ids["no_longer_pending"] += done[2]
         ids["would_cancel"] += done[3]
+        ids["no_longer_short"] += done[4]
         reported.update(*done)
         for failure in outcome.get("failed", []):
             failures.append(failure)
@@ -144,6 +147,8 @@ def build_summary(
     ids["already_canceled"].sort()
     ids["no_longer_pending"].sort()
     ids["would_cancel"].sort()
+    ids["no_longer_short"].sort()
+    summary["no_longer_short"] = len(ids["no_longer_short"])
     summary["canceled"] = len(ids["canceled"])
     summary["already_canceled"] = len(ids["already_canceled"])
     summary["no_longer_pending"] = len(ids["no_longer_pending"])
@@ -175,6 +180,17 @@ def approval_decision(answer: Any) -> tuple[str | None, str | None]:
     return None, None
 
 
+def approval_decisions(answers: Any) -> dict[str, tuple[str | None, str | None]]:
+    """Per connection, (decision, responder) from the mapped approval task's ``decision``
+    XComs (one per held connection that was asked)."""
+    found: dict[str, tuple[str | None, str | None]] = {}
+    for answer in xcom_dicts(answers):
+        conn_id = answer.get("seller_center_conn_id")
+        if conn_id:
+            found[str(conn_id)] = approval_decision(answer)
+    return found
+
+
 def _connection_summary(summary: Summary, status: str, problem: str | None) -> ConnectionSummary:
     counts = cast("dict[str, Any]", summary)
     return cast(
@@ -196,6 +212,8 @@ def build_run_summary(
     conn_ids: list[str],
     decision: str | None = None,
     responded_by: str | None = None,
+    decisions: dict[str, tuple[str | None, str | None]] | None = None,
+    skipped: dict[str, str] | None = None,
 ) -> tuple[Summary, str | None]:
     """The run's summary over every connection, and why the run must fail (or None).
 
@@ -203,7 +221,9 @@ def build_run_summary(
     the batches that were to run for it and its cancel tasks' outcomes; the top-level
     counts and ids are their totals. A connection whose find step failed, whose brake
     stopped it, whose approval was refused or not given, or whose items failed, is named
-    in the problem; the others' results stand.
+    in the problem; the others' results stand. ``decisions`` holds each held connection's
+    answer (``decision``/``responded_by``: one answer for all of them); ``skipped``, the
+    connections another run held (not a failure: that run serves them).
     """
     by_conn: dict[str, FoundPayload] = {}
     for payload in xcom_dicts(founds):
@@ -217,15 +237,22 @@ def build_run_summary(
             )
         return total, "The plan step did not finish: nothing was canceled. See its log."
     approval = run_plan["approval"]
+    answers = dict(decisions or {})
+    held_ids = [
+        p["seller_center_conn_id"] for p in run_plan["connections"] if p["status"] == "held"
+    ]
+    for conn_id in held_ids:
+        answers.setdefault(conn_id, (decision, responded_by))
     if approval["required"]:
+        first = answers[held_ids[0]] if held_ids else (decision, responded_by)
         total["approval"] = {
             "required": True,
-            "decision": decision,
-            "responded_by": responded_by,
+            "decision": first[0],
+            "responded_by": first[1],
             "items": approval["items"],
+            "decisions": {c: {"decision": d, "responded_by": r} for c, (d, r) in answers.items()},
         }
     total["report"] = approval["report"] or None
-    approved = decision == "approved"
     per_outcome: dict[str, list[OutcomePayload]] = {}
     for outcome in _outcomes(outcomes):
         per_outcome.setdefault(outcome.get("seller_center_conn_id") or conn_ids[0], []).append(
@@ -237,6 +264,8 @@ def build_run_summary(
         found = by_conn.get(conn_id)
         status, problem = plan["status"], plan["problem"]
         batches = [b for b in run_plan["auto"] if b["seller_center_conn_id"] == conn_id]
+        conn_decision = answers.get(conn_id, (None, None))[0]
+        approved = conn_decision == "approved"
         if status == "held":
             if approved:
                 batches = [b for b in run_plan["held"] if b["seller_center_conn_id"] == conn_id]
@@ -244,7 +273,7 @@ def build_run_summary(
                 problem = f"connection {conn_id!r}: " + {
                     "rejected": "the cancellations were rejected",
                     TIMED_OUT: f"no answer within {approval['timeout_minutes']:g} minute(s)",
-                }.get(decision or "", "the approval step did not finish (see its log)")
+                }.get(conn_decision or "", "the approval step did not finish (see its log)")
                 problem += f"; nothing was canceled for its {plan['short']} short item(s)"
         summary, failed = build_summary(
             found,
@@ -259,6 +288,11 @@ def build_run_summary(
             problems.append(problem if conn_id in problem else f"connection {conn_id!r}: {problem}")
         total["connections"][conn_id] = _connection_summary(summary, status, problem)
         _add(total, summary)
+    for conn_id, why in (skipped or {}).items():
+        # Another run holds it (its approval waits, or it still cancels): not a failure.
+        log.info("Connection %s: left to the run that holds it, %s", conn_id, why)
+        total["connections"][conn_id] = _connection_summary(empty_summary(), "skipped", None)
+        total["connections"][conn_id]["note"] = why
     log.info("Summary: %s", summary_line(total))
     if len(conn_ids) > 1:
         for conn_id, conn in total["connections"].items():
@@ -303,6 +337,7 @@ def summarize_run(
     approval_task_id: str | None,
     plan_task_id: str = "plan_cancellations",
     find_task_id: str = "find_short_items",
+    skipped: dict[str, str] | None = None,
 ) -> tuple[Summary, str | None]:
     """Pull what the run's tasks wrote and build the summary (``build_run_summary``)."""
     connections = ti.xcom_pull(task_ids=plan_task_id, key="connections")
@@ -313,17 +348,16 @@ def summarize_run(
             "held": ti.xcom_pull(task_ids=plan_task_id, key="held") or [],
             "connections": connections,
             "approval": ti.xcom_pull(task_ids=plan_task_id, key="approval"),
+            "approvals": ti.xcom_pull(task_ids=plan_task_id, key="approvals") or {},
         }
-    decision, responder = None, None
+    decisions: dict[str, tuple[str | None, str | None]] = {}
     if approval_task_id is not None and run_plan and run_plan["approval"]["required"]:
-        decision, responder = approval_decision(
-            ti.xcom_pull(task_ids=approval_task_id, key="decision")
-        )
+        decisions = approval_decisions(ti.xcom_pull(task_ids=approval_task_id, key="decision"))
     return build_run_summary(
         ti.xcom_pull(task_ids=find_task_id),
         run_plan,
         pull_outcomes(ti, cancel_task_ids),
         conn_ids=conn_ids,
-        decision=decision,
-        responded_by=responder,
+        decisions=decisions,
+        skipped=skipped,
     )

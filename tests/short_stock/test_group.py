@@ -26,9 +26,10 @@ TASKS = {
     "find_short_items",
     "plan_cancellations",
     "cancel_short_items",
+    "release_connections",
     "publish_cancellations",
     "summarize",
-} | ({"approve_cancellations", "cancel_approved_items"} if HITL_AVAILABLE else set())
+} | ({"held_connections", "approve_cancellations"} if HITL_AVAILABLE else set())
 
 
 def new_dag(dag_id: str = "seller_dag") -> DAG:
@@ -48,14 +49,16 @@ def test_task_ids_live_under_the_group_and_the_workflow_runs_in_order():
     assert downstream("find_short_items") == {"plan_cancellations"}
     expected_after_plan = {"cancel_short_items"}
     if HITL_AVAILABLE:
-        expected_after_plan.add("approve_cancellations")
-        assert downstream("approve_cancellations") == {"cancel_approved_items"}
-        assert downstream("cancel_approved_items") == {"publish_cancellations"}
+        expected_after_plan.add("held_connections")
+        assert downstream("held_connections") == {"approve_cancellations"}
+        assert downstream("approve_cancellations") == {"publish_cancellations"}
     assert downstream("plan_cancellations") == expected_after_plan
-    assert downstream("cancel_short_items") == {"publish_cancellations"}
+    assert downstream("cancel_short_items") == {"release_connections"}
+    assert downstream("release_connections") == {"publish_cancellations"}
     assert downstream("publish_cancellations") == {"summarize"}
     assert downstream("summarize") == set()
-    for name in ("plan_cancellations", "publish_cancellations", "summarize"):
+    assert dag.get_task("short_stock.list_connections").max_active_tis_per_dag == 1
+    for name in ("plan_cancellations", "release_connections", "publish_cancellations", "summarize"):
         rule = dag.get_task(f"short_stock.{name}").trigger_rule
         assert getattr(rule, "value", rule) == "all_done", name
     for name in ("find_short_items", "cancel_short_items"):
@@ -94,12 +97,10 @@ def test_two_groups_in_one_dag_have_their_own_tasks_and_reads(tmp_path):
         }
     assert len(dag.tasks) == 2 * len(TASKS)
     if HITL_AVAILABLE:  # the approval reads its own group's plan
-        assert dag.get_task("warehouse_cl.approve_cancellations").plan_task_id == (
-            "warehouse_cl.plan_cancellations"
-        )
-        assert dag.get_task("seller_center_co.approve_cancellations").plan_task_id == (
-            "seller_center_co.plan_cancellations"
-        )
+        for group_id in ("warehouse_cl", "seller_center_co"):
+            approval = dag.get_task(f"{group_id}.approve_cancellations")  # mapped per connection
+            assert approval.partial_kwargs["plan_task_id"] == f"{group_id}.plan_cancellations"
+            assert approval.partial_kwargs["group_id"] == group_id
 
 
 def test_the_same_group_id_twice_is_refused():

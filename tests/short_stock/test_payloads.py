@@ -41,7 +41,8 @@ def test_each_payload_has_exactly_its_declared_keys():
     plan = plan_batches(found, PARAMS)
     assert plan and all(set(entry) == keys(PlanEntry) for entry in plan)
     outcome = outcome_payload([Outcome(1, "canceled"), Outcome(2, "failed", "E020")], dry_run=False)
-    assert set(outcome) == keys(OutcomePayload)
+    # no_longer_short: only an approval's re-decision writes it (NotRequired).
+    assert set(outcome) == keys(OutcomePayload) - {"no_longer_short"}
     summary, _ = build_summary(found, plan, [outcome])
     assert set(summary) == keys(Summary)
 

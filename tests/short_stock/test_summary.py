@@ -61,6 +61,7 @@ def test_approval_decisions():
         "decision": "approved",
         "responded_by": None,
         "items": 2,
+        "decisions": {"cl": {"decision": "approved", "responded_by": None}},
     }
     for decision, words in (
         ("rejected", "were rejected"),
@@ -92,3 +93,55 @@ def test_events_one_per_connection_with_canceled_items():
     assert (events[0]["canceled_count"], events[0]["failed_count"]) == (1, 1)
     assert events[1]["canceled_count"] == 3 and events[1]["already_canceled_count"] == 0
     assert all(e["dag_run_id"] == "run-1" for e in events)
+
+
+def test_each_held_connection_has_its_own_approval_and_answer():
+    params = {**PARAMS, "max_cancellations": 1}
+    founds = [found("cl", 2), found("co", 3), found("pe", 1)]  # pe within the limits
+    plan = plan_run(founds, ["cl", "co", "pe"], params, hitl_available=True)
+    assert set(plan["approvals"]) == {"cl", "co"}
+    assert plan["approvals"]["cl"]["items"] == 2 and plan["approvals"]["co"]["items"] == 3
+    assert "connection cl" in plan["approvals"]["cl"]["subject"]
+    assert (
+        "`co`" in plan["approvals"]["co"]["report"]
+        and "`cl`" not in (plan["approvals"]["co"]["report"])
+    )
+    assert "reads the pending items and the stock again" in plan["approvals"]["cl"]["report"]
+    cl_held = [e["order_item_id"] for b in plan["held"] if b["seller_center_conn_id"] == "cl"
+               for e in b["order_item_id"]]  # fmt: skip
+    approved = outcome("cl", cl_held[:1])
+    approved["no_longer_short"] = cl_held[1:]  # restocked before the answer
+    summary, problem = build_run_summary(
+        founds,
+        plan,
+        [approved, outcome("pe", [1000])],
+        conn_ids=["cl", "co", "pe"],
+        decisions={"cl": ("approved", "ana"), "co": ("rejected", "bo")},
+        skipped={"mx": "awaiting approval (run r1 of d, since 2026-12-06T03:00:00+00:00)"},
+    )
+    cl = summary["connections"]["cl"]
+    assert (cl["canceled"], cl["no_longer_short"], cl["failed"]) == (1, 1, 0)
+    assert summary["no_longer_short"] == 1 and summary["ids"]["no_longer_short"] == cl_held[1:]
+    assert summary["connections"]["pe"]["canceled"] == 1
+    assert summary["approval"]["decisions"] == {
+        "cl": {"decision": "approved", "responded_by": "ana"},
+        "co": {"decision": "rejected", "responded_by": "bo"},
+    }
+    assert summary["connections"]["mx"]["status"] == "skipped"
+    assert summary["connections"]["mx"]["note"].startswith("awaiting approval (run r1")
+    assert problem and "'co'" in problem and "rejected" in problem
+    assert "'cl'" not in problem and "'mx'" not in problem
+
+
+def test_the_approval_decides_again_before_it_cancels():
+    from airflow_seller_provider.short_stock.plan import redecide
+
+    approved = [{"order_item_id": i, "order_id": 10 + i} for i in (1, 2, 3)]
+    now = found("cl", 0)
+    now["short"] = [{"order_item_id": 3, "order_id": 13}, {"order_item_id": 9, "order_id": 19}]
+    keep, gone = redecide(approved, now)
+    assert keep == [{"order_item_id": 3, "order_id": 13}]  # approved and still short
+    assert gone == [1, 2]  # restocked, or no longer pending: no_longer_short
+    # 9 became short after the request: not canceled under it (the next run plans it).
+    assert 9 not in {e["order_item_id"] for e in keep}
+    assert redecide(approved, found("cl", 0)) == ([], [1, 2, 3])

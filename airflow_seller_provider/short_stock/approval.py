@@ -1,0 +1,100 @@
+"""The short-stock approval, one per connection whose cancellations were held: a person
+answers in Airflow's UI, and Approve decides again before anything is sent.
+
+``ApproveAndCancelOperator`` is mapped over the held connections, so each seller's request
+waits on its own and its cancellations start as soon as it is approved. Approve reads the
+connection's pending items and stock again (the same source and rule) and cancels only the
+approved items that are *still* short; the others end ``no_longer_short``. Items that
+became short since the request are not canceled under it: the next run plans them.
+Whatever the answer, the connection's lease is given back at the end (``locks``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_seller_provider.client.protocol import SHORTAGE
+from airflow_seller_provider.client.transport import DEFAULT_MAX_CONCURRENCY
+from airflow_seller_provider.operators.approval import CancellationApprovalOperator
+from airflow_seller_provider.operators.outcomes import OutcomePayload, outcome_payload
+from airflow_seller_provider.short_stock.payloads import OrderItemRef
+from airflow_seller_provider.short_stock.plan import redecide
+
+NO_LONGER_SHORT = "no_longer_short"
+
+
+class ApproveAndCancelOperator(CancellationApprovalOperator):
+    """Ask for one connection's held cancellations; on Approve, decide again and cancel.
+
+    :param author_settings: the group's settings (a run's params change them only as
+        ``run_policy`` allows), for the re-decision.
+    :param group_id: the task group's id (its connection leases).
+    """
+
+    def __init__(self, *, author_settings: dict[str, Any], group_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.author_settings = author_settings
+        self.group_id = group_id
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+        from airflow_seller_provider.short_stock.locks import airflow_lease_store
+
+        try:
+            return super().execute_complete(context, event)
+        finally:
+            if self.seller_center_conn_id:
+                airflow_lease_store(context, self.group_id).release([self.seller_center_conn_id])
+
+    def approved(self, context: Any) -> OutcomePayload:
+        from airflow_seller_provider.metrics import record_item_outcomes
+        from airflow_seller_provider.operators.cancel_order_item import CancelOrderItemOperator
+        from airflow_seller_provider.short_stock.steps import find_for, task_settings
+
+        conn_id = str(self.seller_center_conn_id)
+        batches = super().approved(context)
+        approved: list[OrderItemRef] = [e for b in batches for e in b["order_item_id"]]
+        settings = task_settings(self.author_settings, context)[0]
+        self.log.info("Approved: reading %s's pending items and stock again", conn_id)
+        keep, gone = redecide(approved, find_for(conn_id, settings))
+        self.log.info(
+            "%d of %d approved item(s) are still short; %d no longer short (not canceled)%s",
+            len(keep),
+            len(approved),
+            len(gone),
+            f": {', '.join(map(str, gone[:50]))}" if gone else "",
+        )
+        record_item_outcomes(conn_id, {NO_LONGER_SHORT: len(gone)})
+        captured = _OutcomeCapture()
+        try:
+            if keep:
+                first = batches[0]
+                CancelOrderItemOperator(
+                    task_id=f"{self.task_id}__cancel",
+                    order_item_id=keep,
+                    reason=SHORTAGE,
+                    reason_detail=first.get("reason_detail"),
+                    seller_center_conn_id=conn_id,
+                    max_concurrency=int(first.get("max_concurrency") or DEFAULT_MAX_CONCURRENCY),
+                ).execute({"ti": captured})
+        finally:
+            # One outcome for the task, pushed even when a cancel failed: the cancel's (or
+            # none), with the items that were no longer short.
+            result = captured.outcome or outcome_payload(
+                [], dry_run=False, seller_center_conn_id=conn_id
+            )
+            result["no_longer_short"] = gone
+            result["counts"][NO_LONGER_SHORT] = len(gone)
+            context["ti"].xcom_push(key="outcome", value=result)
+        return result
+
+
+class _OutcomeCapture:
+    """Stands in for the task instance of the cancel run inside the approval task: keeps
+    the outcome it pushes, so that the approval task pushes one outcome."""
+
+    def __init__(self) -> None:
+        self.outcome: OutcomePayload | None = None
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        if key == "outcome":
+            self.outcome = value
