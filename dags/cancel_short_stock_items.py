@@ -29,12 +29,13 @@ Every 30 minutes, the task group `short_stock`:
 3. `plan_cancellations`: the **safety brake** holds a connection's cancellations when its
    short items exceed `max_cancellations`, or `max_cancel_fraction` of its pending items
    (from `fraction_min_items` short items on).
-4. `approve_cancellations` (Airflow 3.1+, `require_approval`): with `on_brake` a tripped
-   brake asks a person in *Required actions* with a report; `always` asks before every
-   run's cancellations; `never` fails at the brake. Reject, or no answer within
-   `approval_timeout_minutes`, cancels nothing.
-5. `cancel_short_items` / `cancel_approved_items`: `CancelOrderItemOperator`, mapped over
-   batches, reason `SHORTAGE`.
+4. `cancel_short_items`: `CancelOrderItemOperator`, mapped over batches, reason `SHORTAGE`.
+5. `approve_cancellations` (Airflow 3.1+, `require_approval`), one per held connection:
+   with `on_brake` a tripped brake asks a person in *Required actions* with a report;
+   `always` asks before every run's cancellations; `never` fails at the brake. Approve
+   reads items and stock again and cancels only what is still short; Reject, or no answer
+   within `approval_timeout_minutes`, cancels nothing. Runs overlap: a waiting approval
+   holds only its own connection (each connection serves one run at a time).
 6. `publish_cancellations`: one event on the asset `seller-center://cancellations`
    (`seller_center_cancellations_consumer` is scheduled on it).
 7. `summarize`: counts per connection and business unit; fails the run if anything failed.

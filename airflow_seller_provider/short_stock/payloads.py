@@ -122,7 +122,8 @@ class RunPlan(TypedDict):
     auto: list[PlanEntry]
     """Batches the cancel step runs now (``cancel_short_items``)."""
     held: list[PlanEntry]
-    """Batches that run only once a person approves (``cancel_approved_items``)."""
+    """Batches that run only once a person approves (``approve_cancellations``, one per
+    held connection, which decides again before it cancels)."""
     connections: list[ConnectionPlan]
     approval: ApprovalRequest
     """The run's request over every held connection (its report is the run's)."""

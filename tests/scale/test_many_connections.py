@@ -72,7 +72,7 @@ SETTINGS = {
 }
 FIND = "short_stock.find_short_items"
 CANCEL = "short_stock.cancel_short_items"
-API_TASKS = {FIND, CANCEL, "short_stock.cancel_approved_items"}
+API_TASKS = {FIND, CANCEL, "short_stock.approve_cancellations"}
 START_TIMEOUT_S = 240
 RUN_TIMEOUT_S = 300
 CONSUMER_TIMEOUT_S = 120
@@ -300,7 +300,7 @@ def check_consumer(dep: Deployment, produced: Produced) -> dict[str, list[int]]:
 
 
 def pool_tries(stack: Stack, run_id: str) -> list[dict[str, Any]]:
-    """Every try that ran of the API tasks (not ``cancel_approved_items`` skipped unrun)."""
+    """Every try that ran of the API tasks (not ``approve_cancellations`` skipped unrun)."""
     return [
         t
         for t in stack.task_tries(PRODUCER, run_id)
