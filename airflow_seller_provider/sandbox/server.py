@@ -32,7 +32,7 @@ from airflow_seller_provider.sandbox.faults import (
     html_page,
     retry_after_header,
 )
-from airflow_seller_provider.sandbox.store import Store
+from airflow_seller_provider.sandbox.store import OutOfStock, Store
 
 logger = logging.getLogger(__name__)
 
@@ -466,6 +466,11 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(
                     200, {"status": "ok", "order_item_ids": [i["order_item_id"] for i in moved]}
                 )
+            elif method == "POST" and route == "/_sandbox/orders":
+                try:
+                    self._json(201, sandbox.store.place_order(payload))
+                except OutOfStock as exc:
+                    self._json(409, {"error": str(exc), "sku": exc.sku})
             elif method == "POST" and route == "/_sandbox/faults":
                 sandbox.set_faults(**_fault_settings(payload))
                 self._json(200, {"status": "ok"})

@@ -358,6 +358,73 @@ class Store:
             self.orders_version += 1
             return [dict(item) for _, item in found]
 
+    def place_order(self, spec: Any) -> dict[str, Any]:
+        """``POST /_sandbox/orders``: a customer's order, taken as the marketplace does:
+        only when every SKU's sellable stock in that business unit covers it. ``spec`` is
+        ``{"business_unit", "items": [{"sku", "quantity"}], "shipping_type"?, "user_id"?}``.
+        Returns ``{"order_id", "order_item_ids"}`` (one pending item per unit, each
+        reserving it); raises OutOfStock (nothing created) or ValueError for a bad spec."""
+        unit, wanted, shipping, user_id = _order_spec(spec)
+        with self.lock:
+            if user_id is None:
+                seller_id = self.main_seller_id()
+            else:
+                user = self._users.get(user_id)
+                if user is None:
+                    raise ValueError(f"user_id {user_id!r} is not a user of this sandbox")
+                seller_id = user.seller_id
+            reserved = self._reserved.get(seller_id, Counter())
+            for sku, quantity in wanted.items():
+                product = self._products.get((seller_id, sku))
+                if product is None or unit not in product["quantity"]:
+                    raise OutOfStock(sku, f"SKU {sku!r} is not sold in {unit}")
+                sellable = product["quantity"][unit] - reserved[(unit, sku)]
+                # Marketplace-shipped (Own Warehouse) orders draw on Falabella's stock.
+                if shipping != OWN_WAREHOUSE and sellable < quantity:
+                    raise OutOfStock(
+                        sku,
+                        f"SKU {sku!r} is short in {unit}: {quantity} ordered, "
+                        f"{max(0, sellable)} sellable",
+                    )
+            order_id = max(self._orders, default=0) + 1
+            first_item = max(self._items, default=0) + 1
+            when = now_utc()
+            items: list[dict[str, Any]] = []
+            for sku, quantity in wanted.items():
+                product = self._products[(seller_id, sku)]
+                for _ in range(quantity):
+                    items.append(
+                        {
+                            "order_item_id": first_item + len(items),
+                            "sku": sku,
+                            "name": product.get("name") or sku,
+                            "status": "pending",
+                            "shipping_type": "Fulfillment"
+                            if shipping == OWN_WAREHOUSE
+                            else "Dropshipping",
+                            "package_id": f"PKG-{order_id}",
+                        }
+                    )
+            order = _order(
+                {
+                    "order_id": order_id,
+                    "seller_id": seller_id,
+                    "created_at": when,
+                    "operator_code": unit.lower(),
+                    "shipping_type": shipping,
+                    "items": items,
+                }
+            )
+            self._state["orders"].append(order)
+            self._orders[order_id] = order
+            self._orders_by_seller.setdefault(seller_id, []).append(order)
+            for item in order["items"]:
+                self._items[item["order_item_id"]] = (order, item)
+                if reserves(item):
+                    self._reservations(order)[_unit_sku(order, item)] += 1
+            self.orders_version += 1
+            return {"order_id": order_id, "order_item_ids": [i["order_item_id"] for i in items]}
+
     def update_stock(
         self, seller_id: str, entries: list[StockEntry], business_unit: str
     ) -> list[tuple[str, str, int]]:
@@ -444,6 +511,53 @@ def _unit_sku(order: dict[str, Any], item: dict[str, Any]) -> tuple[str, str]:
 
 
 # -- schema ------------------------------------------------------------------------------
+class OutOfStock(ValueError):
+    """An order the marketplace refuses: a SKU's sellable stock does not cover it."""
+
+    def __init__(self, sku: str, message: str) -> None:
+        super().__init__(message)
+        self.sku = sku
+
+
+_ORDER_FIELDS = {"business_unit", "items", "shipping_type", "user_id"}
+_ORDER_ITEM_FIELDS = {"sku", "quantity"}
+MAX_ORDER_UNITS = 100
+
+
+def _order_spec(spec: Any) -> tuple[str, dict[str, int], str, str | None]:
+    """(business unit, SKU -> units, shipping type, user id) of an order intake body."""
+    if not isinstance(spec, dict):
+        raise ValueError('body must be a JSON object: {"business_unit", "items", ...}')
+    unknown = sorted(set(spec) - _ORDER_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown fields {unknown}; allowed: {sorted(_ORDER_FIELDS)}")
+    unit = spec.get("business_unit")
+    if not isinstance(unit, str) or unit.upper() not in BUSINESS_UNITS:
+        raise ValueError(f"business_unit must be one of {list(BUSINESS_UNITS)}, not {unit!r}")
+    items = spec.get("items")
+    if not isinstance(items, list) or not items:
+        raise ValueError('items must be a non-empty list of {"sku": ..., "quantity": n}')
+    wanted: dict[str, int] = {}
+    for n, entry in enumerate(items, start=1):
+        if not isinstance(entry, dict) or set(entry) - _ORDER_ITEM_FIELDS:
+            raise ValueError(f"items[{n}] must be an object with sku and quantity only")
+        sku, quantity = entry.get("sku"), entry.get("quantity", 1)
+        if not isinstance(sku, str) or not sku.strip():
+            raise ValueError(f"items[{n}].sku must be a non-empty string")
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
+            raise ValueError(f"items[{n}].quantity must be a whole number >= 1")
+        wanted[sku.strip()] = wanted.get(sku.strip(), 0) + quantity
+    if sum(wanted.values()) > MAX_ORDER_UNITS:
+        raise ValueError(f"an order holds at most {MAX_ORDER_UNITS} units")
+    shipping = spec.get("shipping_type", "Dropshipping")
+    if shipping not in ORDER_SHIPPING_TYPES:
+        raise ValueError(f"shipping_type must be one of {list(ORDER_SHIPPING_TYPES)}")
+    user_id = spec.get("user_id")
+    if user_id is not None and not isinstance(user_id, str):
+        raise ValueError("user_id must be a string")
+    return unit.upper(), wanted, shipping, user_id
+
+
 def normalise_state(raw: Any) -> dict[str, Any]:
     """A deep, checked copy of ``raw`` with every default filled in (ValueError if bad)."""
     if not isinstance(raw, dict):

@@ -574,3 +574,48 @@ def test_sort_errors(api: Client):
     assert field.code == "E075" and "sort filter" in field.message
     direction = api.call("GetOrders", CreatedAfter=SINCE, SortDirection="UP")
     assert direction.code == "E074" and "sort direction" in direction.message
+
+
+def test_order_intake_takes_an_order_only_when_sellable_stock_covers_it(
+    exact: Sandbox, api: Client
+):
+    url = f"{exact.url}_sandbox/orders"
+    before = len(exact.state()["orders"])
+    taken = requests.post(
+        url, json={"business_unit": "FACL", "items": [{"sku": "B", "quantity": 2}]}, timeout=5
+    )
+    assert taken.status_code == 201, taken.text
+    order_id, item_ids = taken.json()["order_id"], taken.json()["order_item_ids"]
+    assert len(item_ids) == 2 and order_id > 4
+    order = next(o for o in exact.state()["orders"] if o["order_id"] == order_id)
+    assert order["operator_code"] == "facl" and order["shipping_type"] == "Dropshipping"
+    assert [i["status"] for i in order["items"]] == ["pending", "pending"]
+    assert products_stock(api)["B"] == {"facl": 0}  # the new order reserves its units
+    listed = api.call("GetOrders", CreatedAfter=SINCE, Status="pending")
+    assert order_id in {int(o["OrderId"]) for o in as_list(listed.body["Orders"]["Order"])}
+
+    for body, sku in (
+        ({"business_unit": "FACL", "items": [{"sku": "B", "quantity": 1}]}, "B"),  # sold out
+        ({"business_unit": "FACL", "items": [{"sku": "A", "quantity": 1}]}, "A"),  # oversold
+        ({"business_unit": "facl", "items": [{"sku": "C", "quantity": 1}]}, "C"),  # not in FACL
+        # A covered in FACO, but the whole order is refused for B
+        ({"business_unit": "FACO", "items": [{"sku": "A"}, {"sku": "B"}]}, "B"),
+    ):
+        refused = requests.post(url, json=body, timeout=5)
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["sku"] == sku and f"'{sku}'" in refused.json()["error"]
+    assert len(exact.state()["orders"]) == before + 1, "a refused order creates nothing"
+
+    for body, why in (
+        ({"business_unit": "FACL", "items": [{"sku": "B"}], "coupon": "X"}, "unknown fields"),
+        ({"business_unit": "FAAR", "items": [{"sku": "B"}]}, "business_unit"),
+        ({"business_unit": "FACO", "items": []}, "non-empty list"),
+        ({"business_unit": "FACO", "items": [{"sku": "A", "quantity": 0}]}, "quantity"),
+        ({"business_unit": "FACO", "items": [{"sku": "A", "size": "M"}]}, "sku and quantity"),
+        ({"business_unit": "FACO", "items": [{"sku": "A"}], "user_id": "nobody"}, "nobody"),
+        ({"business_unit": "FACO", "items": [{"sku": "A"}], "shipping_type": "Boat"}, "shipping"),
+    ):
+        bad = requests.post(url, json=body, timeout=5)
+        assert bad.status_code == 400 and why in bad.json()["error"], bad.text
+    assert requests.post(url, data="{not json", timeout=5).status_code == 400
+    assert len(exact.state()["orders"]) == before + 1
