@@ -285,10 +285,11 @@ def open_required_action(page, run_id: str) -> None:
     follow(page, page.get_by_role("button", name=re.compile("Required Actions")))
     drawer = page.get_by_role("dialog")
     expect(drawer.get_by_text(re.compile(r"Pending required actions \(1\)"))).to_be_visible()
+    # The approval is mapped per held connection: its link and page carry the map index.
     follow(
         page,
-        drawer.get_by_role("link", name=APPROVAL_TASK, exact=True),
-        rf"{dag}/runs/{run_id}/tasks/{APPROVAL_TASK}/required_actions",
+        drawer.get_by_role("link", name=re.compile(rf"^{re.escape(APPROVAL_TASK)}\b")).first,
+        rf"{dag}/runs/{run_id}/tasks/{APPROVAL_TASK}/(mapped/\d+/)?required_actions",
     )
     expect(page.get_by_role("link", name=re.compile(r"Required Action \(1\)"))).to_be_visible()
     expect(page.get_by_role("button", name="Approve")).to_be_enabled()
