@@ -18,6 +18,7 @@ __all__ = [
     "INT32_MAX",
     "MAX_REASON_CHARS",
     "MAX_REASON_DETAIL_CHARS",
+    "show",
     "validate_order_id",
     "validate_order_item_id",
     "validate_reason",
@@ -25,13 +26,15 @@ __all__ = [
 ]
 
 
-def _show(value: Any) -> str:
+def show(value: Any, limit: int = 60) -> str:
+    """A value for an error message: its repr, cut short."""
     text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
 
 
 def _positive_int32(value: Any, what: str, hint: str) -> int:
-    problem = f"{what} {_show(value)} is not a positive 32-bit integer; {hint}"
+    problem = f"{what} {show(value)} is not a positive 32-bit integer; {hint}"
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise TypeError(problem)
     if isinstance(value, str):
@@ -61,7 +64,7 @@ def validate_reason(reason: Any) -> str:
     """A cancel Reason: a non-blank string of at most 255 characters, returned stripped."""
     if not isinstance(reason, str):
         raise TypeError(
-            f"reason {_show(reason)} must be a string such as '{SHORTAGE}' "
+            f"reason {show(reason)} must be a string such as '{SHORTAGE}' "
             "or a canceled-type Name listed by GetFailureReasons"
         )
     text = reason.strip()
@@ -71,7 +74,7 @@ def validate_reason(reason: Any) -> str:
         )
     if len(text) > MAX_REASON_CHARS:
         raise ValueError(
-            f"reason {_show(text)} is {len(text)} characters long; "
+            f"reason {show(text)} is {len(text)} characters long; "
             f"at most {MAX_REASON_CHARS} are allowed"
         )
     _check_unicode(text, "reason")
@@ -87,7 +90,7 @@ def validate_reason_detail(value: Any) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise TypeError(f"reason detail {_show(value)} must be a string or None")
+        raise TypeError(f"reason detail {show(value)} must be a string or None")
     if len(value) > MAX_REASON_DETAIL_CHARS:
         raise ValueError(
             f"reason detail is {len(value)} characters long; "

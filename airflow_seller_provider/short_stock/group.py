@@ -108,7 +108,7 @@ def _build(group: TaskGroup, author: dict[str, Any]) -> None:
         # all_done: one connection's failed find step must not stop the others' plans.
         from airflow_seller_provider.metrics import record_brake_trip, record_short_items
         from airflow_seller_provider.short_stock.locks import airflow_lease_store
-        from airflow_seller_provider.short_stock.plan import HELD, plan_run, trips_for
+        from airflow_seller_provider.short_stock.plan import held_connections, plan_run, trips_for
 
         context = get_current_context()
         settings = task_settings(author, context)[0]
@@ -129,11 +129,8 @@ def _build(group: TaskGroup, author: dict[str, Any]) -> None:
                 for trip in trips_for(found, settings):
                     record_brake_trip(conn_id, trip.limit)
         leases = airflow_lease_store(context, group_id)
-        for plan in run_plan["connections"]:
-            if plan["status"] == HELD:
-                leases.awaiting(
-                    plan["seller_center_conn_id"], run_plan["approval"]["timeout_minutes"]
-                )
+        for conn_id in held_connections(run_plan["connections"]):
+            leases.awaiting(conn_id, run_plan["approval"]["timeout_minutes"])
         for key in ("held", "connections", "approval", "approvals"):
             context["ti"].xcom_push(key=key, value=run_plan[key])
         return run_plan["auto"]
@@ -145,8 +142,7 @@ def _build(group: TaskGroup, author: dict[str, Any]) -> None:
         from airflow_seller_provider.short_stock.locks import airflow_lease_store
 
         context = get_current_context()
-        plans = context["ti"].xcom_pull(task_ids=ids[PLAN_TASK], key="connections") or []
-        held = {p["seller_center_conn_id"] for p in plans if p.get("status") == "held"}
+        held = set(_held(context, ids[PLAN_TASK]))
         done = [c for c in _served(context, ids[LIST_TASK]) if c not in held]
         return airflow_lease_store(context, group_id).release(done)
 
@@ -207,10 +203,7 @@ def _build(group: TaskGroup, author: dict[str, Any]) -> None:
         @task(task_id=HELD_TASK, multiple_outputs=False)
         def held_connections() -> list[str]:
             """The connections whose cancellations wait for a person, one approval each."""
-            plans = get_current_context()["ti"].xcom_pull(
-                task_ids=ids[PLAN_TASK], key="connections"
-            )
-            return [p["seller_center_conn_id"] for p in plans or [] if p["status"] == "held"]
+            return _held(get_current_context(), ids[PLAN_TASK])
 
         held = held_connections()
         plan >> held
@@ -223,6 +216,14 @@ def _build(group: TaskGroup, author: dict[str, Any]) -> None:
         ).expand(seller_center_conn_id=held)
         closing.append(approve)
     closing >> publish_cancellations() >> summarize()
+
+
+def _held(context: Any, plan_task_id: str) -> list[str]:
+    """The connections the run's plan holds for a person's approval."""
+    from airflow_seller_provider.short_stock.plan import held_connections
+
+    plans = context["ti"].xcom_pull(task_ids=plan_task_id, key="connections")
+    return held_connections(plans or [])
 
 
 def _served(context: Any, list_task_id: str) -> list[str]:

@@ -318,3 +318,8 @@ def redecide(
     keep = [e for e in approved if e["order_item_id"] in still]
     gone = sorted({e["order_item_id"] for e in approved if e["order_item_id"] not in still})
     return keep, gone
+
+
+def held_connections(connections: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The connections whose cancellations wait for a person (a RunPlan's ``connections``)."""
+    return [str(p["seller_center_conn_id"]) for p in connections if p.get("status") == HELD]

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_seller_provider.short_stock.plan import REQUIRE_APPROVAL
+from airflow_seller_provider.short_stock.plan import ALWAYS, NEVER, ON_BRAKE
 from airflow_seller_provider.short_stock.settings import (
     AUTHOR,
     LOWER,
@@ -27,8 +27,8 @@ from airflow_seller_provider.short_stock.settings import (
     show_value,
 )
 
-_STRICTNESS = {mode: rank for rank, mode in enumerate(("never", "on_brake", "always"))}
-assert set(_STRICTNESS) == set(REQUIRE_APPROVAL)
+_STRICTNESS = {NEVER: 0, ON_BRAKE: 1, ALWAYS: 2}
+"""``require_approval`` from the loosest to the strictest."""
 
 
 def is_safer_or_same(direction: str, value: Any, author: Any) -> bool:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import jsonschema
 
 from airflow_seller_provider.client.transport import DEFAULT_MAX_CONCURRENCY
+from airflow_seller_provider.client.validation import show
 from airflow_seller_provider.short_stock.plan import (
     APPROVAL_TIMEOUT_MINUTES,
     FRACTION_MIN_ITEMS,
@@ -276,8 +277,7 @@ DEFAULTS: Mapping[str, Any] = {s.name: s.default for s in _SETTINGS}
 
 def show_value(value: Any) -> str:
     """A value for an error message, cut short."""
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    return show(value, 80)
 
 
 def check_value(name: str, value: Any) -> Any:

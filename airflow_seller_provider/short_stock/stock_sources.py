@@ -27,6 +27,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from airflow_seller_provider.client.protocol import BUSINESS_UNITS, blank
+from airflow_seller_provider.client.validation import show
 from airflow_seller_provider.compat import AirflowException, BaseHook, ObjectStoragePath
 
 __all__ = [
@@ -64,9 +65,8 @@ class StockSourceError(ValueError):
     """A stock source is misconfigured or gave a row that cannot be trusted."""
 
 
-def _shorten(value: Any, limit: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+def _shorten(value: Any) -> str:
+    return show(value, 80)
 
 
 def _fail(source: str, detail: str) -> StockSourceError:

@@ -22,6 +22,7 @@ from airflow_seller_provider.short_stock.payloads import (
     SummaryIds,
     xcom_dicts,
 )
+from airflow_seller_provider.short_stock.plan import held_connections
 
 log = logging.getLogger(__name__)
 
@@ -238,9 +239,7 @@ def build_run_summary(
         return total, "The plan step did not finish: nothing was canceled. See its log."
     approval = run_plan["approval"]
     answers = dict(decisions or {})
-    held_ids = [
-        p["seller_center_conn_id"] for p in run_plan["connections"] if p["status"] == "held"
-    ]
+    held_ids = held_connections(run_plan["connections"])
     for conn_id in held_ids:
         answers.setdefault(conn_id, (decision, responded_by))
     if approval["required"]:
