@@ -32,7 +32,6 @@ def show(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-
 def _positive_int32(value: Any, what: str, hint: str) -> int:
     problem = f"{what} {show(value)} is not a positive 32-bit integer; {hint}"
     if isinstance(value, bool) or not isinstance(value, int | str):
