@@ -23,7 +23,8 @@ from __future__ import annotations
 import functools
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -79,6 +80,7 @@ API_DURATION = "seller_center.api.duration"
 CANCEL_ITEMS = "seller_center.cancel.items"
 SHORT_ITEMS = "seller_center.short_items"
 BRAKE_TRIPS = "seller_center.brake_trips"
+STOCK_CORRECTIONS = "seller_center.stock.corrections"
 
 METRICS: dict[str, Metric] = {
     m.name: m
@@ -133,7 +135,14 @@ METRICS: dict[str, Metric] = {
             "counter",
             ("conn_id", "limit"),
             "Runs stopped by the safety brake before any cancellation, by the limit passed: "
-            "`max_cancellations` or `max_cancel_fraction`",
+            "`max_cancellations`, `max_cancel_fraction` or `max_stock_corrections`",
+        ),
+        Metric(
+            STOCK_CORRECTIONS,
+            "counter",
+            ("conn_id", "business_unit", "outcome"),
+            "Seller Center stock figures the run acted on (`correct_stock=lower`), by how "
+            "each ended: `lowered`, `unchanged`, `skipped`, `failed`, `would_lower` (dry run)",
         ),
     )
 }
@@ -150,7 +159,7 @@ ITEM_OUTCOMES = (
 """The ``outcome`` tag values of ``seller_center.cancel.items`` (the keys of an
 ``OutcomePayload``'s counts)."""
 
-BRAKE_LIMITS = ("max_cancellations", "max_cancel_fraction")
+BRAKE_LIMITS = ("max_cancellations", "max_cancel_fraction", "max_stock_corrections")
 
 # An API outcome is "ok", a code, or a snake-case error kind: anything else (a code an odd
 # server made up) is "other_code", so the tag's values stay few and never echo an answer.
@@ -291,3 +300,18 @@ def record_brake_trip(conn_id: str, limit: str) -> None:
     """The safety brake stopped a run; ``limit``: ``max_cancellations`` or
     ``max_cancel_fraction``."""
     _send(BRAKE_TRIPS, {"conn_id": conn_id, "limit": limit})
+
+
+@_never_raises
+def record_stock_corrections(conn_id: str, outcomes: Iterable[Mapping[str, Any]]) -> None:
+    """Stock corrections by business unit and outcome (``CorrectionOutcome`` dicts)."""
+    counts = Counter(
+        (str(o.get("business_unit") or "unknown").upper(), _outcome(str(o.get("outcome"))))
+        for o in outcomes
+    )
+    for (unit, outcome), count in sorted(counts.items()):
+        _send(
+            STOCK_CORRECTIONS,
+            {"conn_id": conn_id, "business_unit": unit, "outcome": outcome},
+            count=count,
+        )

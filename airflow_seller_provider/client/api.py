@@ -487,11 +487,32 @@ class SellerCenterClient:
             action="GetStock",
         )
 
-    def update_stock(self, quantities: Mapping[str, int]) -> Response:
+    def update_stock(
+        self,
+        quantities: Mapping[str, int],
+        *,
+        SellerWarehouseId: str | None = None,  # noqa: N803 - the API's field names
+        GSCFacilityId: str | None = None,  # noqa: N803
+    ) -> Response:
         """UpdateStock: set the declared warehouse quantity of each SKU (at most 500 a
-        call) in the main warehouse of the business unit the User-Agent names."""
+        call) in one warehouse: named by ``SellerWarehouseId`` or ``GSCFacilityId`` (not
+        both), or, with neither, the seller's main warehouse (of the business unit the
+        User-Agent names)."""
         if not isinstance(quantities, Mapping) or not quantities:
             raise ValueError("quantities must be a non-empty mapping {seller SKU: units}")
+        if SellerWarehouseId is not None and GSCFacilityId is not None:
+            raise ValueError(
+                "name the warehouse by SellerWarehouseId or GSCFacilityId, not both "
+                f"(got {SellerWarehouseId!r} and {GSCFacilityId!r})"
+            )
+        naming = [
+            (field, _required_text(value, field, "a warehouse id"))
+            for field, value in (
+                ("GSCFacilityId", GSCFacilityId),
+                ("SellerWarehouseId", SellerWarehouseId),
+            )
+            if value is not None
+        ]
         if len(quantities) > MAX_STOCK_UPDATES:
             raise ValueError(
                 f"{len(quantities)} SKUs: UpdateStock takes at most {MAX_STOCK_UPDATES} a call"
@@ -504,6 +525,8 @@ class SellerCenterClient:
             entry = etree.SubElement(warehouse, "Stock")
             etree.SubElement(entry, "SellerSku").text = _sku(sku)
             etree.SubElement(entry, "Quantity").text = str(units)
+            for field, value in naming:
+                etree.SubElement(entry, field).text = value
         body = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
         return self.call("UpdateStock", method="POST", body=body)
 

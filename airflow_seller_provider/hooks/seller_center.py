@@ -188,6 +188,44 @@ class SellerCenterHook(BaseHook):
             )
         return scope
 
+    def warehouses(self) -> dict[str, str]:
+        """The connection's extra ``warehouses``: which seller warehouse (its
+        SellerWarehouseId) holds each business unit's stock, ``{"FACL": "<id>", ...}``, for
+        stock corrections where a unit has several. Empty when unset."""
+        from airflow_seller_provider.client.protocol import BUSINESS_UNITS
+
+        value = (self._connection().extra_dejson or {}).get("warehouses")
+        if _blank(value):
+            return {}
+        where = f"Connection {self.seller_center_conn_id!r}: extra 'warehouses'"
+        example = '{"FACL": "<SellerWarehouseId>", "FACO": "<SellerWarehouseId>"}'
+        if not isinstance(value, dict):
+            raise ConnectionConfigError(
+                f"{where} is {type(value).__name__} {str(value)[:80]!r}; give an object such "
+                f"as {example}."
+            )
+        clean: dict[str, str] = {}
+        for unit, warehouse_id in value.items():
+            key = str(unit).strip().upper()
+            if key not in BUSINESS_UNITS:
+                raise ConnectionConfigError(
+                    f"{where} names business unit {str(unit)[:20]!r}; the units are "
+                    f"{', '.join(BUSINESS_UNITS)}. Give an object such as {example}."
+                )
+            if (
+                not isinstance(warehouse_id, str | int)
+                or isinstance(warehouse_id, bool)
+                or (not str(warehouse_id).strip())
+            ):
+                raise ConnectionConfigError(
+                    f"{where}: {key}'s warehouse is {str(warehouse_id)[:40]!r}; give the "
+                    "seller warehouse id (SellerWarehouseId, as GetStock lists it) as text."
+                )
+            if key in clean:
+                raise ConnectionConfigError(f"{where} names {key} twice.")
+            clean[key] = str(warehouse_id).strip()
+        return clean
+
     def get_conn(self) -> SellerCenterClient:
         """The client for this connection, built once per hook."""
         return self.client

@@ -4,7 +4,8 @@ answers in Airflow's UI, and Approve decides again before anything is sent.
 ``ApproveAndCancelOperator`` is mapped over the held connections, so each seller's request
 waits on its own and its cancellations start as soon as it is approved. Approve reads the
 connection's pending items and stock again (the same source and rule) and cancels only the
-approved items that are *still* short; the others end ``no_longer_short``. Items that
+approved items that are *still* short; the others end ``no_longer_short``. The approved
+stock corrections still needed then are made first (``correct_stock="lower"``). Items that
 became short since the request are not canceled under it: the next run plans them.
 Whatever the answer, the connection's lease is given back at the end (``locks``).
 """
@@ -48,14 +49,26 @@ class ApproveAndCancelOperator(CancellationApprovalOperator):
     def approved(self, context: Any) -> OutcomePayload:
         from airflow_seller_provider.metrics import record_item_outcomes
         from airflow_seller_provider.operators.cancel_order_item import CancelOrderItemOperator
-        from airflow_seller_provider.short_stock.steps import find_for, task_settings
+        from airflow_seller_provider.short_stock.plan import corrections_of
+        from airflow_seller_provider.short_stock.steps import correct_for, find_for, task_settings
+        from airflow_seller_provider.short_stock.stock_correction import (
+            AFTER,
+            BEFORE,
+            still_needed,
+        )
+        from airflow_seller_provider.short_stock.summary import STOCK_KEY
 
         conn_id = str(self.seller_center_conn_id)
         batches = super().approved(context)
         approved: list[OrderItemRef] = [e for b in batches for e in b["order_item_id"]]
         settings = task_settings(self.author_settings, context)[0]
         self.log.info("Approved: reading %s's pending items and stock again", conn_id)
-        keep, gone = redecide(approved, find_for(conn_id, settings))
+        now = find_for(conn_id, settings)
+        keep, gone = redecide(approved, now)
+        # The approved stock corrections still needed now, made before the cancels.
+        asked = context["ti"].xcom_pull(task_ids=self.plan_task_id, key="corrections") or {}
+        fixes = still_needed(asked.get(conn_id) or [], corrections_of(now))
+        corrected, deferred = correct_for(conn_id, fixes, phase=BEFORE, dry_run=False)
         self.log.info(
             "%d of %d approved item(s) are still short; %d no longer short (not canceled)%s",
             len(keep),
@@ -76,7 +89,10 @@ class ApproveAndCancelOperator(CancellationApprovalOperator):
                     seller_center_conn_id=conn_id,
                     max_concurrency=int(first.get("max_concurrency") or DEFAULT_MAX_CONCURRENCY),
                 ).execute({"ti": captured})
+            if deferred:
+                corrected += correct_for(conn_id, deferred, phase=AFTER, dry_run=False)[0]
         finally:
+            context["ti"].xcom_push(key=STOCK_KEY, value={conn_id: corrected})
             # One outcome for the task, pushed even when a cancel failed: the cancel's (or
             # none), with the items that were no longer short.
             result = captured.outcome or outcome_payload(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from airflow_seller_provider.short_stock.payloads import ConnectionPlan, FoundPayload
+from airflow_seller_provider.short_stock.stock_correction import warehouse_label
 
 SKU_ROWS = 10
 SAMPLE_IDS = 10
@@ -25,13 +26,15 @@ WHAT_COUNTS = {
 
 def approval_subject(waiting: Sequence[tuple[FoundPayload, ConnectionPlan]]) -> str:
     items = sum(plan["short"] for _, plan in waiting)
+    fixes = sum(plan.get("corrections", 0) for _, plan in waiting)
     conns = len(waiting)
     where = (
         f"{conns} connections"
         if conns > 1
         else f"connection {waiting[0][1]['seller_center_conn_id']}"
     )
-    return f"Approve canceling {items} short order item(s) on Seller Center ({where})"
+    also = f" and lowering {fixes} stock figure(s)" if fixes else ""
+    return f"Approve canceling {items} short order item(s){also} on Seller Center ({where})"
 
 
 def _cell(value: object) -> str:
@@ -78,6 +81,7 @@ def _section(found: FoundPayload, plan: ConnectionPlan, mode: str) -> list[str]:
             f"{'?' if s['stock'] is None else s['stock']} | {s['short']} |"
             for s in skus
         ]
+    lines += _corrections_table(found)
     sample = found["short"][:SAMPLE_IDS]
     if sample:
         more = len(found["short"]) - len(sample)
@@ -88,6 +92,32 @@ def _section(found: FoundPayload, plan: ConnectionPlan, mode: str) -> list[str]:
             + (f", and {more} more" if more > 0 else ""),
         ]
     return lines + [""]
+
+
+def _corrections_table(found: FoundPayload) -> list[str]:
+    """The stock corrections planned (``correct_stock="lower"``): SKU, unit, from, to."""
+    plan = found.get("stock_corrections")
+    if not plan or not plan["entries"]:
+        return []
+    entries = plan["entries"]
+    lines = [
+        "",
+        f"**Stock corrections:** {len(entries)} Seller Center figure(s) to lower to what the "
+        "warehouse has (declared quantity; `<= n`: hidden by a figure of 0, decided again "
+        "after the cancels)",
+        "",
+        "| SKU | Business unit | Warehouse | From | To |",
+        "|---|---|---|---:|---:|",
+    ]
+    for e in entries[:SKU_ROWS]:
+        before = e["declared"] if e["declared"] is not None else f"<= {e['reserved']}"
+        lines.append(
+            f"| {_cell(e['sku'])} | {_cell(e['business_unit'])} | "
+            f"{_cell(warehouse_label(e['warehouse']))} | {before} | {e['target']} |"
+        )
+    if len(entries) > SKU_ROWS:
+        lines.append(f"| ... and {len(entries) - SKU_ROWS} more | | | | |")
+    return lines
 
 
 def render_report(
@@ -101,6 +131,8 @@ def render_report(
     if not entries:
         return ""
     short = sum(plan["short"] for _, plan in entries)
+    fixes = sum(plan.get("corrections", 0) for _, plan in entries)
+    also = f" and {fixes} stock figure(s) would be lowered" if fixes else ""
     tripped = [plan for _, plan in entries if plan["brake"]]
     if dry_run:
         if tripped and (mode == "never" or not hitl_available):
@@ -110,12 +142,14 @@ def render_report(
         else:
             then = "cancel them"
         head = (
-            f"**Dry run: nothing was canceled.** {short} item(s) are short; "
+            f"**Dry run: nothing was canceled.** {short} item(s) are short{also}; "
             f"a real run would {then}."
         )
     else:
         head = (
-            f"**{short} order item(s) will be canceled with reason SHORTAGE if you approve.** "
+            f"**{short} order item(s) will be canceled with reason SHORTAGE"
+            + (f", and {fixes} stock figure(s) lowered first," if fixes else "")
+            + " if you approve.** "
             "Approve first reads the pending items and the stock again, and cancels only "
             "those of these items that are still short then (the others are reported "
             "no_longer_short; items short since this request wait for the next run). "

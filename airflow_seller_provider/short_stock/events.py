@@ -12,7 +12,9 @@ Airflow 2.11's alias events also fail under ``dags test``. A consumer DAG schedu
 ``CANCELLATIONS`` and reads the entries with ``received(context)``
 (``dags/seller_center_cancellations_consumer.py``).
 
-The extra holds ids and counts only (JSON, never a secret), bounded by the run's plan.
+The extra holds ids and counts only (JSON, never a secret), bounded by the run's plan; with
+``correct_stock="lower"`` its ``stock_corrections`` lists each Seller Center figure the run
+lowered, or failed to (SKU, unit, warehouse, from, to, outcome).
 """
 
 from __future__ import annotations
@@ -80,20 +82,44 @@ OUTLETS = [CANCELLATIONS]
 """The publishing task's outlets."""
 
 
+STOCK_CHANGES = ("lowered", "failed")
+"""Stock corrections an event lists (``correct_stock="lower"``): what changed, or should
+have and did not."""
+
+
+def stock_changes(corrections: Mapping[str, Iterable[Mapping[str, Any]]]) -> list[dict[str, Any]]:
+    """The run's stock corrections that changed a figure or failed, each with its
+    connection: SKU, unit, warehouse, from, to, outcome (and code)."""
+    return [
+        {"seller_center_conn_id": conn_id, **dict(c)}
+        for conn_id, outcomes in sorted(corrections.items())
+        for c in outcomes
+        if c.get("outcome") in STOCK_CHANGES
+    ]
+
+
 def emit(
-    outlet_events: Any, events: list[CancellationEvent], *, dag_run_id: str, group_id: str
+    outlet_events: Any,
+    events: list[CancellationEvent],
+    *,
+    dag_run_id: str,
+    group_id: str,
+    corrections: list[dict[str, Any]] | None = None,
 ) -> int:
     """Set the run's one event for the task group ``group_id`` (see the module's
-    docstring); returns how many connections it names. With nothing canceled the task
-    skips itself: a plain outlet emits on every success, and a consumer should not run for
-    nothing."""
-    if not events:
-        raise AirflowSkipException("Nothing was canceled: no event.")
-    outlet_events[CANCELLATIONS].extra = {
+    docstring); returns how many connections it names. With nothing canceled and no stock
+    changed the task skips itself: a plain outlet emits on every success, and a consumer
+    should not run for nothing."""
+    if not events and not corrections:
+        raise AirflowSkipException("Nothing was canceled and no stock changed: no event.")
+    extra: dict[str, Any] = {
         "dag_run_id": dag_run_id,
         "group_id": group_id,
         "events": [{**e, "group_id": group_id} for e in events],
     }
+    if corrections:
+        extra["stock_corrections"] = corrections
+    outlet_events[CANCELLATIONS].extra = extra
     return len(events)
 
 

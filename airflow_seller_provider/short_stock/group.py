@@ -32,7 +32,8 @@ from airflow_seller_provider.short_stock.payloads import (
     xcom_dicts,
 )
 from airflow_seller_provider.short_stock.settings import SettingsError, author_settings
-from airflow_seller_provider.short_stock.steps import find_for, task_settings
+from airflow_seller_provider.short_stock.steps import correct_for, find_for, task_settings
+from airflow_seller_provider.short_stock.stock_correction import CORRECT_LOWER
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,8 @@ HELD_TASK = "held_connections"
 RELEASE_TASK = "release_connections"
 PUBLISH_TASK = "publish_cancellations"
 SUMMARY_TASK = "summarize"
+CORRECT_TASK = "correct_stock"
+RECHECK_TASK = "recheck_stock"
 SELLER_CENTER_POOL = "seller_center"
 """Caps the Seller Center tasks running at once across all workers; the API budget is about
 pool slots x the connection's rate_limit (docs/deployment.md)."""
@@ -73,6 +76,10 @@ def _build(group: TaskGroup, author: dict[str, Any]) -> None:
     if HITL_AVAILABLE:
         cancel_ids.append(ids[APPROVAL_TASK])  # an approved connection cancels in its approval
     group_id = str(group.group_id)
+    correcting = author["correct_stock"] == CORRECT_LOWER
+    correction_ids = [group.child_id(CORRECT_TASK), group.child_id(RECHECK_TASK)]
+    if HITL_AVAILABLE:
+        correction_ids.append(ids[APPROVAL_TASK])
 
     # multiple_outputs=False: each payload is one XCom value, whatever its declared type.
     # One instance at a time across the DAG's runs: two runs never take the same lease.
@@ -131,7 +138,7 @@ def _build(group: TaskGroup, author: dict[str, Any]) -> None:
         leases = airflow_lease_store(context, group_id)
         for conn_id in held_connections(run_plan["connections"]):
             leases.awaiting(conn_id, run_plan["approval"]["timeout_minutes"])
-        for key in ("held", "connections", "approval", "approvals"):
+        for key in ("held", "connections", "approval", "approvals", "corrections"):
             context["ti"].xcom_push(key=key, value=run_plan[key])
         return run_plan["auto"]
 
@@ -149,8 +156,12 @@ def _build(group: TaskGroup, author: dict[str, Any]) -> None:
     @task(task_id=PUBLISH_TASK, trigger_rule="all_done", outlets=OUTLETS)
     def publish_cancellations() -> int:
         """One Asset event per run and group, its extra listing each connection's ids."""
-        from airflow_seller_provider.short_stock.events import cancellation_events, emit
-        from airflow_seller_provider.short_stock.summary import pull_outcomes
+        from airflow_seller_provider.short_stock.events import (
+            cancellation_events,
+            emit,
+            stock_changes,
+        )
+        from airflow_seller_provider.short_stock.summary import pull_corrections, pull_outcomes
 
         context = get_current_context()
         settings = task_settings(author, context)[0]
@@ -159,8 +170,15 @@ def _build(group: TaskGroup, author: dict[str, Any]) -> None:
             dag_run_id=context["run_id"],
             default_conn_id=str(settings["seller_center_conn_id"]),
         )
+        changes = (
+            stock_changes(pull_corrections(context["ti"], correction_ids)) if correcting else []
+        )
         return emit(
-            context["outlet_events"], events, dag_run_id=context["run_id"], group_id=group_id
+            context["outlet_events"],
+            events,
+            dag_run_id=context["run_id"],
+            group_id=group_id,
+            corrections=changes,
         )
 
     @task(task_id=SUMMARY_TASK, trigger_rule="all_done", multiple_outputs=False)
@@ -181,11 +199,59 @@ def _build(group: TaskGroup, author: dict[str, Any]) -> None:
             plan_task_id=ids[PLAN_TASK],
             find_task_id=ids[FIND_TASK],
             skipped=ti.xcom_pull(task_ids=ids[LIST_TASK], key="skipped") or {},
+            correction_task_ids=correction_ids if correcting else (),
         )
         ti.xcom_push(key="summary", value=summary)
         if problem:
             raise AirflowFailException(problem)
         return summary
+
+    @task(task_id=CORRECT_TASK, pool=SELLER_CENTER_POOL)
+    def correct_stock() -> dict[str, int]:
+        """Lower Seller Center's stock where it declares more than the warehouse has,
+        before the cancels, so that no new order takes a unit that is gone; figures hidden
+        by a 0 wait for ``recheck_stock``. Held connections' corrections wait for their
+        approval."""
+        from airflow_seller_provider.short_stock.plan import PLANNED
+        from airflow_seller_provider.short_stock.stock_correction import BEFORE
+        from airflow_seller_provider.short_stock.summary import STOCK_KEY
+
+        context = get_current_context()
+        settings = task_settings(author, context)[0]
+        ti = context["ti"]
+        planned = ti.xcom_pull(task_ids=ids[PLAN_TASK], key="corrections") or {}
+        statuses = {
+            p["seller_center_conn_id"]: p["status"]
+            for p in ti.xcom_pull(task_ids=ids[PLAN_TASK], key="connections") or []
+        }
+        outcomes: dict[str, Any] = {}
+        deferred: dict[str, Any] = {}
+        for conn_id, entries in planned.items():
+            if statuses.get(conn_id) != PLANNED:
+                continue
+            outcomes[conn_id], deferred[conn_id] = correct_for(
+                conn_id, entries, phase=BEFORE, dry_run=bool(settings["dry_run"])
+            )
+        ti.xcom_push(key=STOCK_KEY, value=outcomes)
+        ti.xcom_push(key="deferred", value=deferred)
+        return {conn_id: len(o) for conn_id, o in outcomes.items()}
+
+    @task(task_id=RECHECK_TASK, pool=SELLER_CENTER_POOL, trigger_rule="all_done")
+    def recheck_stock() -> dict[str, int]:
+        """After the cancels: the corrections a figure of 0 hid, judged again with the
+        reservations that are left."""
+        from airflow_seller_provider.short_stock.stock_correction import AFTER
+        from airflow_seller_provider.short_stock.summary import STOCK_KEY
+
+        context = get_current_context()
+        ti = context["ti"]
+        deferred = ti.xcom_pull(task_ids=group.child_id(CORRECT_TASK), key="deferred") or {}
+        outcomes: dict[str, Any] = {}
+        for conn_id, entries in deferred.items():
+            if entries:
+                outcomes[conn_id] = correct_for(conn_id, entries, phase=AFTER, dry_run=False)[0]
+        ti.xcom_push(key=STOCK_KEY, value=outcomes)
+        return {conn_id: len(o) for conn_id, o in outcomes.items()}
 
     conn_ids = list_connections()
     found = find_short_items.expand(seller_center_conn_id=conn_ids)
@@ -195,7 +261,12 @@ def _build(group: TaskGroup, author: dict[str, Any]) -> None:
         task_id=CANCEL_TASK, reason=SHORTAGE, pool=SELLER_CENTER_POOL
     ).expand_kwargs(plan)
     release = release_connections()
-    cancel >> release
+    if correcting:
+        # Corrections first: no new order takes a unit that is gone while the cancels run.
+        plan >> correct_stock() >> cancel
+        cancel >> recheck_stock() >> release
+    else:
+        cancel >> release
     closing: list[Any] = [release]
     if HITL_AVAILABLE:
         from airflow_seller_provider.short_stock.approval import ApproveAndCancelOperator

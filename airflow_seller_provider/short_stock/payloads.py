@@ -16,6 +16,10 @@ from airflow_seller_provider.operators.outcomes import (
     CollateralItem,
     FailedItem,
 )
+from airflow_seller_provider.short_stock.stock_correction import (
+    CorrectionPlan,
+    StockCorrection,
+)
 
 
 def xcom_dicts(value: Any) -> list[dict[str, Any]]:
@@ -74,6 +78,8 @@ class FoundPayload(TypedDict):
     short: list[OrderItemRef]
     top_skus: list[SkuShortage]
     """The (unit, SKU) pairs with the most short items, at most ``TOP_SKUS``."""
+    stock_corrections: NotRequired[CorrectionPlan]
+    """With ``correct_stock="lower"``: Seller Center's figures to lower."""
 
 
 class PlanEntry(TypedDict):
@@ -97,6 +103,8 @@ class ConnectionPlan(TypedDict):
     pending: int
     brake: list[str]
     """The limits the short items exceed, one sentence each; empty within the limits."""
+    corrections: int
+    """Stock corrections planned (``correct_stock="lower"``), under the same brake."""
     problem: str | None
     """Why this connection fails the run, when it does."""
 
@@ -109,6 +117,8 @@ class ApprovalRequest(TypedDict):
     """The run's ``require_approval``: ``on_brake``, ``always`` or ``never``."""
     items: int
     """Short items that wait for the answer."""
+    corrections: int
+    """Stock corrections that wait for the answer."""
     timeout_minutes: float
     subject: str
     report: str
@@ -124,6 +134,9 @@ class RunPlan(TypedDict):
     held: list[PlanEntry]
     """Batches that run only once a person approves (``approve_cancellations``, one per
     held connection, which decides again before it cancels)."""
+    corrections: dict[str, list[StockCorrection]]
+    """Stock corrections the correction step makes now, per connection (held connections'
+    are made by their approval, decided again)."""
     connections: list[ConnectionPlan]
     approval: ApprovalRequest
     """The run's request over every held connection (its report is the run's)."""
@@ -161,6 +174,17 @@ class Counts(TypedDict):
     short_by_unit: dict[str, int]
 
 
+class StockCorrectionSummary(TypedDict):
+    """The run's stock corrections (``correct_stock="lower"``)."""
+
+    counts: dict[str, int]
+    """Per outcome: ``lowered``, ``unchanged``, ``skipped``, ``failed``, ``would_lower``."""
+    connections: dict[str, dict[str, dict[str, int]]]
+    """Per connection and business unit, the counts per outcome."""
+    entries: list[dict[str, Any]]
+    """Each correction but the unchanged (``CorrectionOutcome`` with its connection)."""
+
+
 class ConnectionSummary(Counts):
     """One connection's counts in the run's summary, and how it ended."""
 
@@ -170,6 +194,8 @@ class ConnectionSummary(Counts):
     problem: str | None
     note: NotRequired[str]
     """For ``skipped``: which run holds it, and since when."""
+    stock_corrections: NotRequired[dict[str, dict[str, int]]]
+    """Per business unit, the stock corrections per outcome."""
 
 
 class SummaryIds(TypedDict):
@@ -198,3 +224,5 @@ class Summary(Counts):
     approval: ApprovalSummary | None
     report: str | None
     """The Markdown report a person approving reads; a dry run writes it too."""
+    stock_corrections: NotRequired[StockCorrectionSummary]
+    """With ``correct_stock="lower"``."""

@@ -21,6 +21,10 @@ from airflow_seller_provider.short_stock.payloads import (
     PlanEntry,
     RunPlan,
 )
+from airflow_seller_provider.short_stock.stock_correction import (
+    MAX_STOCK_CORRECTIONS,
+    StockCorrection,
+)
 
 FRACTION_MIN_ITEMS = 20
 """The safety brake's fraction applies from this many short items on (the DAG's default)."""
@@ -121,14 +125,31 @@ def check_brake(
     return brake_message(trips) if trips else None
 
 
+def corrections_of(found: FoundPayload) -> list[StockCorrection]:
+    """The stock corrections the find step planned (``correct_stock="lower"``)."""
+    plan = found.get("stock_corrections")
+    return list(plan["entries"]) if plan else []
+
+
 def trips_for(found: FoundPayload, params: Mapping[str, Any]) -> list[BrakeTrip]:
-    return brake_trips(
+    trips = brake_trips(
         len(found["short"]),
         found["pending"],
         max_cancellations=int(params["max_cancellations"]),
         max_cancel_fraction=float(params["max_cancel_fraction"]),
         fraction_min_items=int(params.get("fraction_min_items", FRACTION_MIN_ITEMS)),
     )
+    corrections = len(corrections_of(found))
+    limit = int(params.get("max_stock_corrections", MAX_STOCK_CORRECTIONS))
+    if corrections > limit:
+        trips.append(
+            BrakeTrip(
+                "max_stock_corrections",
+                f"{corrections} stock corrections exceed max_stock_corrections={limit} "
+                f"by {corrections - limit}",
+            )
+        )
+    return trips
 
 
 def batches_for(found: FoundPayload, params: Mapping[str, Any]) -> list[PlanEntry]:
@@ -222,6 +243,7 @@ def plan_run(
     by_conn = {f["seller_center_conn_id"]: f for f in founds if f is not None}
     auto: list[PlanEntry] = []
     held: list[PlanEntry] = []
+    corrections: dict[str, list[StockCorrection]] = {}
     connections: list[ConnectionPlan] = []
     reported: list[tuple[FoundPayload, ConnectionPlan]] = []
     for index, conn_id in enumerate(conn_ids):
@@ -234,6 +256,7 @@ def plan_run(
                     "short": 0,
                     "pending": 0,
                     "brake": [],
+                    "corrections": 0,
                     "problem": f"connection {conn_id!r}: the find step failed (see "
                     f"{find_task_id}, map index {index}): nothing was canceled for it",
                 }
@@ -241,40 +264,48 @@ def plan_run(
             continue
         trips = trips_for(found, params)
         batches = batches_for(found, params)
+        fixes = corrections_of(found)
         plan: ConnectionPlan = {
             "seller_center_conn_id": conn_id,
             "status": PLANNED,
             "short": len(found["short"]),
             "pending": found["pending"],
             "brake": [t.text for t in trips],
+            "corrections": len(fixes),
             "problem": None,
         }
         if (
-            batches
+            (batches or fixes)
             and not dry_run
             and (mode == ALWAYS or (trips and mode == ON_BRAKE and hitl_available))
         ):
             plan["status"] = HELD
             held += batches
+            if fixes:
+                corrections[conn_id] = fixes  # made by its approval, decided again
         elif trips and not dry_run:
             plan["status"] = BLOCKED
             plan["problem"] = f"connection {conn_id!r}: {brake_message(trips)}"
         else:
             auto += batches
+            if fixes:
+                corrections[conn_id] = fixes
         connections.append(plan)
-        if plan["short"]:
+        if plan["short"] or plan["corrections"]:
             reported.append((found, plan))
     waiting = [(f, p) for f, p in reported if p["status"] == HELD]
     timeout = float(params.get("approval_timeout_minutes") or APPROVAL_TIMEOUT_MINUTES)
 
     def request(entries: list[tuple[FoundPayload, ConnectionPlan]]) -> ApprovalRequest:
         items = sum(p["short"] for _, p in entries if p["status"] == HELD)
+        fixes = sum(p["corrections"] for _, p in entries if p["status"] == HELD)
         return {
-            "required": bool(items),
+            "required": bool(items or fixes),
             "mode": mode,
             "items": items,
+            "corrections": fixes,
             "timeout_minutes": timeout,
-            "subject": approval_subject(entries) if items else "",
+            "subject": approval_subject(entries) if items or fixes else "",
             "report": render_report(
                 entries, mode=mode, dry_run=dry_run, hitl_available=hitl_available
             ),
@@ -283,6 +314,7 @@ def plan_run(
     return {
         "auto": auto,
         "held": held,
+        "corrections": corrections,
         "connections": connections,
         "approval": request(waiting or reported),
         # One request per held connection, each with its own report: no seller's decision

@@ -136,6 +136,13 @@ class ShortageDecision:
     ignored: list[ScannedItem] = field(default_factory=list)
     """Items that do not compete: not pending, or shipped by the marketplace."""
 
+    queued: dict[tuple[str, str], int] = field(default_factory=dict)
+    """Pending items holding a unit per (business unit, SKU): the seller's and the
+    unrecognised (Seller Center reserves a unit for each)."""
+    on_hand: dict[tuple[str, str], int] = field(default_factory=dict)
+    """Units on hand per (business unit, SKU) the source knows (a sellable figure plus the
+    queued items)."""
+
     @property
     def considered(self) -> int:
         return len(self.short) + len(self.covered) + len(self.unknown_stock)
@@ -191,6 +198,8 @@ def decide_shortages(
         else:
             queues.on_hand[key] = max(figure, 0)
 
+    decision.queued = {key: len(queue) for key, queue in queues.queued.items()}
+    decision.on_hand = dict(queues.on_hand)
     serve = _serve_packages if cancel_scope == PACKAGE else _serve_items
     serve(queues, decision)
     decision.short.sort(key=ScannedItem.sort_key)

@@ -17,6 +17,7 @@ from airflow_seller_provider.short_stock.plan import ALWAYS, NEVER, ON_BRAKE
 from airflow_seller_provider.short_stock.settings import (
     AUTHOR,
     LOWER,
+    OFF,
     ON,
     SAFER_WORDS,
     SETTINGS,
@@ -39,6 +40,8 @@ def is_safer_or_same(direction: str, value: Any, author: Any) -> bool:
         return _STRICTNESS[value] >= _STRICTNESS[author]
     if direction == ON:
         return bool(value) or not author
+    if direction == OFF:
+        return value == "off" or value == author
     raise ValueError(f"unknown direction {direction!r}")
 
 

@@ -34,6 +34,12 @@ from airflow_seller_provider.short_stock.plan import (
     REQUIRE_APPROVAL,
 )
 from airflow_seller_provider.short_stock.rule import STOCK_COUNTS
+from airflow_seller_provider.short_stock.stock_correction import (
+    CORRECT_LOWER,
+    CORRECT_OFF,
+    CORRECT_STOCK,
+    MAX_STOCK_CORRECTIONS,
+)
 
 if TYPE_CHECKING:
     from airflow_seller_provider.compat import Param
@@ -60,7 +66,7 @@ class Setting:
     safer: str | None = None
     """For a safety setting, which way a run may move it: ``lower`` (a smaller number),
     ``stricter`` (never -> on_brake -> always) or ``on`` (true, or false only where the
-    author's is false)."""
+    author's is false) or ``off`` (``"off"``, or on only where the author's is on)."""
 
     @property
     def rule(self) -> str:
@@ -80,11 +86,12 @@ class Setting:
         return Param(default, description=text, **self.schema)
 
 
-LOWER, STRICTER, ON = "lower", "stricter", "on"
+LOWER, STRICTER, ON, OFF = "lower", "stricter", "on", "off"
 SAFER_WORDS = {
     LOWER: "may only lower it",
     STRICTER: "may only make it stricter (never -> on_brake -> always)",
     ON: "may turn it on, and off only where the author's is off",
+    OFF: "may turn it off, and on only where the author's is on",
 }
 
 
@@ -219,6 +226,27 @@ _SETTINGS: tuple[Setting, ...] = (
         minimum=0,
     ),
     _setting(
+        "correct_stock",
+        CORRECT_OFF,
+        "lower: before canceling, lower Seller Center's stock (UpdateStock) wherever it "
+        "declares more than the warehouse has, so the oversold units stop selling; never "
+        "raises a figure. Needs a stock source other than seller_center.",
+        allowed=", ".join(CORRECT_STOCK),
+        safer=OFF,
+        type="string",
+        enum=list(CORRECT_STOCK),
+    ),
+    _setting(
+        "max_stock_corrections",
+        MAX_STOCK_CORRECTIONS,
+        "Safety brake: more stock corrections than this on one connection holds them, with "
+        "its cancellations (a feed of zeros must not empty the shop).",
+        allowed="an integer of 0 or more",
+        safer=LOWER,
+        type="integer",
+        minimum=0,
+    ),
+    _setting(
         "stock_source",
         "seller_center",
         "Where stock comes from: seller_center, sql, a CSV/JSON URI (file:///..., "
@@ -302,6 +330,7 @@ def check_settings(values: Mapping[str, Any], *, hitl_available: bool) -> dict[s
     """Every setting, with ``values`` over the defaults, each checked on its own and
     together (the stock source and its connection and query; the connection list; the
     approval mode on this Airflow). Raises SettingsError naming the first bad one."""
+    from airflow_seller_provider.short_stock.find import SELLER_CENTER
     from airflow_seller_provider.short_stock.plan import run_connections
     from airflow_seller_provider.short_stock.stock_sources import (
         StockSourceError,
@@ -312,7 +341,7 @@ def check_settings(values: Mapping[str, Any], *, hitl_available: bool) -> dict[s
         check_value(name, value)
     merged = {**DEFAULTS, **values}
     try:
-        classify_stock_source(
+        kind = classify_stock_source(
             merged["stock_source"] or None,
             stock_conn_id=merged["stock_conn_id"] or None,
             stock_sql=merged["stock_sql"] or None,
@@ -320,6 +349,13 @@ def check_settings(values: Mapping[str, Any], *, hitl_available: bool) -> dict[s
         run_connections(merged, hitl_available=hitl_available)
     except (StockSourceError, ValueError) as exc:
         raise SettingsError(str(exc)) from None
+    if merged["correct_stock"] == CORRECT_LOWER and kind == SELLER_CENTER:
+        raise SettingsError(
+            "correct_stock='lower' needs a stock source other than Seller Center: it sets "
+            "Seller Center's stock to what the warehouse has, and with stock_source="
+            "'seller_center' there is no warehouse figure to enforce. Set stock_source (sql, "
+            "a CSV/JSON URI or a callable), or leave correct_stock 'off'."
+        )
     return merged
 
 

@@ -4,12 +4,20 @@ approval)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow_seller_provider.client.transport import DEFAULT_MAX_CONCURRENCY
 from airflow_seller_provider.compat import HITL_AVAILABLE, AirflowFailException
 from airflow_seller_provider.short_stock.payloads import FoundPayload
+from airflow_seller_provider.short_stock.stock_correction import (
+    CORRECT_LOWER,
+    CorrectionOutcome,
+    StockCorrection,
+)
+
+log = logging.getLogger(__name__)
 
 
 def task_settings(author: Mapping[str, Any], context: Any) -> tuple[dict[str, Any], list[str]]:
@@ -35,9 +43,16 @@ def find_for(seller_center_conn_id: str, settings: Mapping[str, Any]) -> FoundPa
     from airflow_seller_provider.client.errors import SellerCenterError
     from airflow_seller_provider.hooks.seller_center import SellerCenterHook
     from airflow_seller_provider.short_stock.find import find_short, found_payload
+    from airflow_seller_provider.short_stock.stock_correction import plan_corrections, read_rows
     from airflow_seller_provider.short_stock.stock_sources import StockSourceError
 
     hook = SellerCenterHook(seller_center_conn_id)
+    correcting = settings.get("correct_stock") == CORRECT_LOWER
+    try:
+        # Read (and check) the connection's warehouses before any request.
+        warehouses = hook.warehouses() if correcting else {}
+    except ValueError as exc:  # ConnectionConfigError
+        raise AirflowFailException(str(exc)) from None
     try:
         result = find_short(
             hook.get_conn(),
@@ -49,6 +64,13 @@ def find_for(seller_center_conn_id: str, settings: Mapping[str, Any]) -> FoundPa
             stock_conn_id=settings["stock_conn_id"] or None,
             stock_sql=settings["stock_sql"] or None,
         )
+        corrections = None
+        if correcting:
+            client = hook.get_conn()
+            rows = read_rows(client, {sku for _, sku in result.decision.on_hand})
+            corrections = plan_corrections(
+                result.decision, rows, warehouses=warehouses, default_unit=client.business_unit
+            )
     except StockSourceError as exc:
         raise AirflowFailException(str(exc)) from None
     except SellerCenterError as exc:
@@ -56,4 +78,42 @@ def find_for(seller_center_conn_id: str, settings: Mapping[str, Any]) -> FoundPa
             raise
         # A bad key or a refused call: a retry would fail the same way.
         raise AirflowFailException(str(exc)) from None
-    return found_payload(result, hook.cancel_scope(), seller_center_conn_id)
+    payload = found_payload(result, hook.cancel_scope(), seller_center_conn_id)
+    if corrections is not None:
+        payload["stock_corrections"] = corrections
+    return payload
+
+
+def correct_for(
+    seller_center_conn_id: str,
+    entries: Sequence[StockCorrection],
+    *,
+    phase: str,
+    dry_run: bool,
+) -> tuple[list[CorrectionOutcome], list[StockCorrection]]:
+    """One connection's stock corrections (``stock_correction.apply_corrections``); a
+    connection that cannot be used fails its entries, never the others'."""
+    from airflow_seller_provider.hooks.seller_center import SellerCenterHook
+    from airflow_seller_provider.metrics import record_stock_corrections
+    from airflow_seller_provider.short_stock.stock_correction import (
+        FAILED,
+        apply_corrections,
+        failed_outcomes,
+    )
+
+    try:
+        client = SellerCenterHook(seller_center_conn_id).get_conn()
+        outcomes, deferred = apply_corrections(client, entries, phase=phase, dry_run=dry_run)
+    except (ValueError, TypeError) as exc:  # the connection's own configuration
+        outcomes, deferred = failed_outcomes(entries, str(exc)), []
+    failed = sum(o["outcome"] == FAILED for o in outcomes)
+    log.info(
+        "Stock corrections of %s (%s the cancels): %d outcome(s), %d failed, %d deferred",
+        seller_center_conn_id,
+        phase,
+        len(outcomes),
+        failed,
+        len(deferred),
+    )
+    record_stock_corrections(seller_center_conn_id, outcomes)
+    return outcomes, deferred

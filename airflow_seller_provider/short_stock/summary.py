@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -18,11 +19,17 @@ from airflow_seller_provider.short_stock.payloads import (
     FoundPayload,
     PlanEntry,
     RunPlan,
+    StockCorrectionSummary,
     Summary,
     SummaryIds,
     xcom_dicts,
 )
 from airflow_seller_provider.short_stock.plan import held_connections
+from airflow_seller_provider.short_stock.stock_correction import (
+    OUTCOMES,
+    CorrectionOutcome,
+    skipped_outcomes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -328,6 +335,78 @@ def pull_outcomes(ti: Any, task_ids: Sequence[str]) -> list[OutcomePayload]:
     return outcomes
 
 
+STOCK_KEY = "stock_corrections"
+"""The XCom key under which a task pushes ``{connection: [CorrectionOutcome]}``."""
+
+
+def pull_corrections(ti: Any, task_ids: Sequence[str]) -> dict[str, list[CorrectionOutcome]]:
+    """Every stock correction the run's tasks made, per connection."""
+    merged: dict[str, list[CorrectionOutcome]] = {}
+    for task_id in task_ids:
+        for pushed in xcom_dicts(ti.xcom_pull(task_ids=task_id, key=STOCK_KEY)):
+            for conn_id, outcomes in pushed.items():
+                merged.setdefault(str(conn_id), []).extend(outcomes or [])
+    return merged
+
+
+def correction_summary(
+    founds: Any, applied: dict[str, list[CorrectionOutcome]]
+) -> tuple[StockCorrectionSummary | None, list[str]]:
+    """The run's stock corrections: counts per connection and unit (the plan's
+    ``unchanged`` and ``skipped`` with the outcomes of those acted on), the entries lowered,
+    failed, skipped or that a dry run would lower, and one problem per connection with a
+    failed correction."""
+    by_conn: dict[str, dict[str, Counter[str]]] = {}
+    listed: list[dict[str, Any]] = []
+    planned = False
+    for payload in xcom_dicts(founds):
+        plan = payload.get(STOCK_KEY)
+        if not plan:
+            continue
+        planned = True
+        conn_id = str(payload.get("seller_center_conn_id") or "")
+        units = by_conn.setdefault(conn_id, {})
+        for unit, planned_counts in plan["counts"].items():
+            units.setdefault(unit, Counter()).update(planned_counts)
+        for outcome in skipped_outcomes(plan["skipped"]):
+            listed.append({"seller_center_conn_id": conn_id, **outcome})
+    for conn_id, outcomes in applied.items():
+        planned = True
+        units = by_conn.setdefault(conn_id, {})
+        for outcome in outcomes:
+            units.setdefault(outcome["business_unit"], Counter())[outcome["outcome"]] += 1
+            if outcome["outcome"] != "unchanged":
+                listed.append({"seller_center_conn_id": conn_id, **outcome})
+    if not planned:
+        return None, []
+    counts: Counter[str] = Counter()
+    for units in by_conn.values():
+        for unit_counts in units.values():
+            counts.update(unit_counts)
+    problems = [
+        f"connection {conn_id!r}: {n} stock correction(s) failed (see stock_corrections)"
+        for conn_id, units in sorted(by_conn.items())
+        if (n := sum(c.get("failed", 0) for c in units.values()))
+    ]
+    summary: StockCorrectionSummary = {
+        "counts": {name: counts.get(name, 0) for name in OUTCOMES},
+        "connections": {
+            conn_id: {unit: dict(c) for unit, c in sorted(units.items())}
+            for conn_id, units in sorted(by_conn.items())
+        },
+        "entries": listed[:MAX_LISTED],
+    }
+    log.info(
+        "Stock corrections: %s",
+        " ".join(f"{name}={n}" for name, n in summary["counts"].items()),
+    )
+    return summary, problems
+
+
+MAX_LISTED = 500
+"""Stock corrections a summary lists one by one (all are counted)."""
+
+
 def summarize_run(
     ti: Any,
     conn_ids: list[str],
@@ -337,6 +416,7 @@ def summarize_run(
     plan_task_id: str = "plan_cancellations",
     find_task_id: str = "find_short_items",
     skipped: dict[str, str] | None = None,
+    correction_task_ids: Sequence[str] = (),
 ) -> tuple[Summary, str | None]:
     """Pull what the run's tasks wrote and build the summary (``build_run_summary``)."""
     connections = ti.xcom_pull(task_ids=plan_task_id, key="connections")
@@ -348,15 +428,26 @@ def summarize_run(
             "connections": connections,
             "approval": ti.xcom_pull(task_ids=plan_task_id, key="approval"),
             "approvals": ti.xcom_pull(task_ids=plan_task_id, key="approvals") or {},
+            "corrections": ti.xcom_pull(task_ids=plan_task_id, key="corrections") or {},
         }
     decisions: dict[str, tuple[str | None, str | None]] = {}
     if approval_task_id is not None and run_plan and run_plan["approval"]["required"]:
         decisions = approval_decisions(ti.xcom_pull(task_ids=approval_task_id, key="decision"))
-    return build_run_summary(
-        ti.xcom_pull(task_ids=find_task_id),
+    founds = ti.xcom_pull(task_ids=find_task_id)
+    summary, problem = build_run_summary(
+        founds,
         run_plan,
         pull_outcomes(ti, cancel_task_ids),
         conn_ids=conn_ids,
         decisions=decisions,
         skipped=skipped,
     )
+    corrections, problems = correction_summary(founds, pull_corrections(ti, correction_task_ids))
+    if corrections is not None:
+        summary["stock_corrections"] = corrections
+        for conn_id, units in corrections["connections"].items():
+            if conn_id in summary["connections"]:
+                summary["connections"][conn_id]["stock_corrections"] = units
+    if problems:
+        problem = "; ".join([problem, *problems] if problem else problems)
+    return summary, problem
