@@ -124,6 +124,9 @@ def test_the_same_group_id_twice_is_refused():
         ({"stock_sql": "SELECT 1"}, "stock_sql", "sql"),
         ({"seller_center_conn_ids": ["a", "a"]}, "'a'", "more than once"),
         ({"seller_center_conn_ids": "a,b"}, "seller_center_conn_ids='a,b'", "list"),
+        ({"correct_stock": "raise"}, "correct_stock='raise'", "off, lower"),
+        ({"correct_stock": "lower"}, "correct_stock='lower'", "stock source other than"),
+        ({"max_stock_corrections": -1}, "max_stock_corrections=-1", "0 or more"),
     ],
 )
 def test_an_unknown_setting_or_bad_value_fails_when_the_dag_file_is_parsed(
@@ -156,6 +159,8 @@ def test_the_settings_and_who_may_change_them():
         "max_cancellations",
         "max_cancel_fraction",
         "fraction_min_items",
+        "correct_stock",
+        "max_stock_corrections",
         "stock_source",
         "stock_conn_id",
         "stock_sql",
@@ -180,13 +185,15 @@ def test_the_settings_and_who_may_change_them():
         "max_cancellations": "lower",
         "max_cancel_fraction": "lower",
         "fraction_min_items": "lower",
+        "correct_stock": "off",
+        "max_stock_corrections": "lower",
     }
 
 
 def test_the_trigger_form_shows_only_what_a_run_may_change_with_the_authors_values():
     params = short_stock_params(max_cancellations=40, stock_counts="on_hand")
     assert list(params) == [n for n, s in SETTINGS.items() if s.kind == "run"]
-    assert "stock_counts" not in params and len(params) == 10
+    assert "stock_counts" not in params and len(params) == 12
     assert params["max_cancellations"].value == 40
     assert "may only lower it (the DAG's value: 40)" in params["max_cancellations"].description
     assert params["lookback_days"].value == DEFAULTS["lookback_days"] == 30

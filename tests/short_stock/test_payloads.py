@@ -37,14 +37,15 @@ def found_with(short: list[tuple[int, int]], pending: int = 10) -> FoundPayload:
 
 def test_each_payload_has_exactly_its_declared_keys():
     found = found_with([(1, 10), (2, 10), (3, 11)])
-    assert set(found) == keys(FoundPayload)
+    # stock_corrections: only with correct_stock="lower" (NotRequired).
+    assert set(found) == keys(FoundPayload) - {"stock_corrections"}
     plan = plan_batches(found, PARAMS)
     assert plan and all(set(entry) == keys(PlanEntry) for entry in plan)
     outcome = outcome_payload([Outcome(1, "canceled"), Outcome(2, "failed", "E020")], dry_run=False)
     # no_longer_short: only an approval's re-decision writes it (NotRequired).
     assert set(outcome) == keys(OutcomePayload) - {"no_longer_short"}
     summary, _ = build_summary(found, plan, [outcome])
-    assert set(summary) == keys(Summary)
+    assert set(summary) == keys(Summary) - {"stock_corrections"}
 
 
 def test_the_summary_reads_what_the_steps_wrote():
