@@ -269,6 +269,7 @@ def run_dag_answering(
     answer: str,
     *,
     timeout: float = 600,
+    settings: dict[str, Any] | None = None,
 ) -> tuple[int, str, dict[str, Any]]:
     """``run_dag`` while ``hitl_answer`` answers its approval request: ``Approve``,
     ``Reject`` or ``--timeout``. Returns the DAG's exit code and log, and the request the
@@ -282,7 +283,7 @@ def run_dag_answering(
         text=True,
     )
     try:
-        code, log = run_dag(conn_json, conf, timeout=timeout)
+        code, log = run_dag(conn_json, conf, timeout=timeout, settings=settings)
         out, err = answerer.communicate(timeout=60)
     finally:
         if answerer.poll() is None:

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import requests
 
+from airflow_seller_provider.compat import HITL_AVAILABLE
 from airflow_seller_provider.sandbox.errors import internal_error
 from airflow_seller_provider.sandbox.testing import run_sandbox
 
@@ -27,6 +28,7 @@ from .helpers import (
     main_seller_id,
     newly_canceled,
     run_dag,
+    run_dag_answering,
     save_log,
     summary_from_log,
 )
@@ -281,3 +283,34 @@ def test_faults_during_update_stock_set_nothing_twice_and_a_retry_finishes(airfl
         sandbox.clear_requests_log()
         code, log = run_dag(sandbox.airflow_conn_json(), settings=settings_for(warehouse, "lower"))
         assert code == 0 and "UpdateStock" not in actions(sandbox)
+
+
+@pytest.mark.skipif(not HITL_AVAILABLE, reason="human-in-the-loop needs Airflow 3.1+")
+@pytest.mark.parametrize("answer", ["Approve", "Reject"])
+def test_a_tripped_brake_holds_the_corrections_for_approval(airflow_db, tmp_path, answer):
+    with run_sandbox(seed=5, orders=120) as sandbox:
+        figures, kinds = mixed_warehouse(sandbox)
+        state = sandbox.state()
+        warehouse = tmp_path / "warehouse.csv"
+        write_csv(warehouse, figures)
+        short = expected_short(state, sandbox.user_id, figures, counts="on_hand")
+        want = expected_sellable(state, sandbox.user_id, figures, short)
+        before = sellable_now(sandbox, figures)
+        code, log, seen = run_dag_answering(
+            sandbox.airflow_conn_json(),
+            {"max_stock_corrections": 1},
+            answer,
+            settings=settings_for(warehouse, "lower"),
+        )
+        lowered = kinds["short"] | kinds["hidden"] | kinds["over"]
+        assert f"lowering {len(lowered)} stock figure(s)" in seen["subject"]
+        assert "exceed max_stock_corrections=1" in seen["body"]
+        assert "| SKU | Business unit | Warehouse | From | To |" in seen["body"]
+        if answer == "Approve":
+            assert code == 0, save_log(log, "correct-approve")
+            assert newly_canceled(state, sandbox.state()) == short
+            assert sellable_now(sandbox, figures) == want
+        else:
+            assert code != 0
+            assert newly_canceled(state, sandbox.state()) == set()
+            assert sellable_now(sandbox, figures) == before
