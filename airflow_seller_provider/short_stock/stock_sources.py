@@ -28,7 +28,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from airflow_seller_provider.client.protocol import BUSINESS_UNITS, blank
 from airflow_seller_provider.client.validation import show
-from airflow_seller_provider.compat import AirflowException, BaseHook, ObjectStoragePath
+from airflow_seller_provider.compat import ObjectStoragePath
+from airflow_seller_provider.database import NotADatabase, database_hook
 
 __all__ = [
     "StockKey",
@@ -245,26 +246,10 @@ def read_sql_stock(conn_id: str, sql: str) -> dict[StockKey, int]:
     sql = _require_text(sql, "stock_sql", source, "a query returning sku, units[, business_unit]")
     sql = check_read_only_sql(sql)  # before the connection is even looked up
     try:
-        conn = BaseHook.get_connection(conn_id)
-    except AirflowException as exc:
-        raise _fail(source, f"cannot read Airflow connection {conn_id!r} ({exc})") from exc
-    conn_type = getattr(conn, "conn_type", None)
-    try:
-        hook = conn.get_hook()
-    except Exception as exc:  # unknown type, provider not installed, bad extras
-        raise _fail(
-            source,
-            f"connection {conn_id!r} of type {conn_type!r} gives no hook ({exc}); install the "
-            "provider for that database or pick a database connection",
-        ) from exc
-    if not callable(getattr(hook, "get_records", None)):
-        raise _fail(
-            source,
-            f"connection {conn_id!r} is of type {conn_type!r}, whose hook "
-            f"{type(hook).__name__} is not a database hook (no get_records); set "
-            "stock_conn_id to a database connection (postgres, mysql, sqlite...)",
-        )
-    records = _read_only_records(hook, str(conn_type or ""), sql)
+        hook, conn_type = database_hook(conn_id)
+    except NotADatabase as exc:
+        raise _fail(source, f"{exc}; set stock_conn_id to a database connection") from exc
+    records = _read_only_records(hook, conn_type, sql)
     return parse_stock_rows(records or [], source=source)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from airflow_seller_provider import database
 from airflow_seller_provider.short_stock import stock_sources
 from airflow_seller_provider.short_stock.stock_sources import (
     StockSourceError,
@@ -392,7 +393,7 @@ def test_sql_validates_before_any_lookup(monkeypatch: pytest.MonkeyPatch) -> Non
     def boom(conn_id: str) -> None:
         raise AssertionError("no connection lookup expected")
 
-    monkeypatch.setattr(stock_sources.BaseHook, "get_connection", boom)
+    monkeypatch.setattr(database.BaseHook, "get_connection", boom)
     with pytest.raises(StockSourceError, match="stock_conn_id '' must be a non-empty string"):
         read_sql_stock("", "SELECT 1")
     with pytest.raises(StockSourceError, match="stock_sql '  ' must be a non-empty string"):
@@ -439,7 +440,7 @@ def test_anything_but_a_select_is_refused_before_a_connection_is_read(
     def boom(conn_id: str) -> None:
         raise AssertionError("no connection lookup expected")
 
-    monkeypatch.setattr(stock_sources.BaseHook, "get_connection", boom)
+    monkeypatch.setattr(database.BaseHook, "get_connection", boom)
     with pytest.raises(StockSourceError, match=why):
         read_sql_stock("warehouse_db", sql)
     with pytest.raises(StockSourceError, match=why):
