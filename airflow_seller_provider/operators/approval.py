@@ -46,6 +46,8 @@ class CancellationApprovalOperator(ApprovalOperator):
         super().__init__(**kwargs)
         self.plan_task_id = plan_task_id
         self.seller_center_conn_id = seller_center_conn_id
+        self.responded_by: str | None = None
+        """Who answered, once the answer came (for ``approved``)."""
 
     def request(self, context: Any) -> dict[str, Any] | None:
         """What the plan step asks for this task (None: nothing)."""
@@ -85,6 +87,7 @@ class CancellationApprovalOperator(ApprovalOperator):
             },
         )
         self.log.info("Decision: %s (by %s)", decision, responder or "nobody")
+        self.responded_by = responder
         try:
             # The HITL base's checks, without ApprovalOperator's skipping of the downstream
             # tasks on Reject: the run's closing steps must run whatever the answer.

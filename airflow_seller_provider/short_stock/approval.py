@@ -47,10 +47,18 @@ class ApproveAndCancelOperator(CancellationApprovalOperator):
                 airflow_lease_store(context, self.group_id).release([self.seller_center_conn_id])
 
     def approved(self, context: Any) -> OutcomePayload:
+        from airflow_seller_provider.ledger.table import APPROVED
         from airflow_seller_provider.metrics import record_item_outcomes
         from airflow_seller_provider.operators.cancel_order_item import CancelOrderItemOperator
+        from airflow_seller_provider.short_stock.ledgered_cancel import LedgeredCancelOperator
         from airflow_seller_provider.short_stock.plan import corrections_of
-        from airflow_seller_provider.short_stock.steps import correct_for, find_for, task_settings
+        from airflow_seller_provider.short_stock.records import outcome_rows
+        from airflow_seller_provider.short_stock.steps import (
+            correct_for,
+            find_for,
+            ledger_for,
+            task_settings,
+        )
         from airflow_seller_provider.short_stock.stock_correction import (
             AFTER,
             BEFORE,
@@ -63,12 +71,15 @@ class ApproveAndCancelOperator(CancellationApprovalOperator):
         approved: list[OrderItemRef] = [e for b in batches for e in b["order_item_id"]]
         settings = task_settings(self.author_settings, context)[0]
         self.log.info("Approved: reading %s's pending items and stock again", conn_id)
-        now = find_for(conn_id, settings)
+        run_id = str(context["run_id"])
+        now = find_for(conn_id, settings, run_id)
+        ledger = ledger_for(settings)
         keep, gone = redecide(approved, now)
         # The approved stock corrections still needed now, made before the cancels.
         asked = context["ti"].xcom_pull(task_ids=self.plan_task_id, key="corrections") or {}
         fixes = still_needed(asked.get(conn_id) or [], corrections_of(now))
-        corrected, deferred = correct_for(conn_id, fixes, phase=BEFORE, dry_run=False)
+        book = {"ledger": ledger, "run_id": run_id, "approval": APPROVED}
+        corrected, deferred = correct_for(conn_id, fixes, phase=BEFORE, dry_run=False, **book)
         self.log.info(
             "%d of %d approved item(s) are still short; %d no longer short (not canceled)%s",
             len(keep),
@@ -81,16 +92,26 @@ class ApproveAndCancelOperator(CancellationApprovalOperator):
         try:
             if keep:
                 first = batches[0]
-                CancelOrderItemOperator(
+                cancel = dict(
                     task_id=f"{self.task_id}__cancel",
                     order_item_id=keep,
                     reason=SHORTAGE,
                     reason_detail=first.get("reason_detail"),
                     seller_center_conn_id=conn_id,
                     max_concurrency=int(first.get("max_concurrency") or DEFAULT_MAX_CONCURRENCY),
-                ).execute({"ti": captured})
+                )
+                if ledger is None:
+                    CancelOrderItemOperator(**cancel).execute({"ti": captured})
+                else:
+                    LedgeredCancelOperator(
+                        **cancel,
+                        ledger_conn_id=ledger.conn_id,
+                        ledger_table=ledger.table,
+                        approval=APPROVED,
+                        responded_by=self.responded_by,
+                    ).execute({"ti": captured, "run_id": run_id})
             if deferred:
-                corrected += correct_for(conn_id, deferred, phase=AFTER, dry_run=False)[0]
+                corrected += correct_for(conn_id, deferred, phase=AFTER, dry_run=False, **book)[0]
         finally:
             context["ti"].xcom_push(key=STOCK_KEY, value={conn_id: corrected})
             # One outcome for the task, pushed even when a cancel failed: the cancel's (or
@@ -101,6 +122,22 @@ class ApproveAndCancelOperator(CancellationApprovalOperator):
             result["no_longer_short"] = gone
             result["counts"][NO_LONGER_SHORT] = len(gone)
             context["ti"].xcom_push(key="outcome", value=result)
+            if ledger is not None and gone:
+                ledger.write(
+                    outcome_rows(
+                        run_id,
+                        {
+                            **result,
+                            "canceled": [],
+                            "already_canceled": [],
+                            "failed": [],
+                            "no_longer_pending": [],
+                            "would_cancel": [],
+                        },
+                        approval=APPROVED,
+                        responded_by=self.responded_by,
+                    )
+                )
         return result
 
 

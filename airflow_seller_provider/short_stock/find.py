@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from airflow_seller_provider.client.transport import DEFAULT_MAX_CONCURRENCY
-from airflow_seller_provider.short_stock.payloads import FoundPayload, SkuShortage
+from airflow_seller_provider.short_stock.payloads import DecidedItem, FoundPayload, SkuShortage
 from airflow_seller_provider.short_stock.rule import (
     ITEM,
     ON_HAND,
@@ -170,6 +170,31 @@ def top_skus(
             "short": count,
         }
         for (unit, sku), count in ranked
+    ]
+
+
+def decided_items(decision: ShortageDecision, stock: StockFigures) -> list[DecidedItem]:
+    """Each short item with what decided it (for the ledger): its SKU, unit, package, the
+    source's figure, and how many pending items were ahead of it in its (unit, SKU) queue."""
+    queues: dict[tuple[str, str], list[ScannedItem]] = {}
+    for item in (*decision.short, *decision.covered, *decision.unknown_shipping):
+        if item.business_unit is not None:
+            queues.setdefault((item.business_unit, item.sku), []).append(item)
+    ahead: dict[int, int] = {}
+    for queue in queues.values():
+        for position, item in enumerate(sorted(queue, key=ScannedItem.sort_key)):
+            ahead[item.order_item_id] = position
+    return [
+        {
+            "order_item_id": i.order_item_id,
+            "order_id": i.order_id,
+            "sku": i.sku,
+            "business_unit": i.business_unit or "",
+            "package_id": i.package_id,
+            "figure": stock.lookup(i.business_unit or "", i.sku),
+            "ahead": ahead.get(i.order_item_id, 0),
+        }
+        for i in decision.short
     ]
 
 

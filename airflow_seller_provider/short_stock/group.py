@@ -13,16 +13,19 @@ may change them only as ``run_policy`` allows (the README's "Security model").
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any, cast
 
 from airflow_seller_provider.client.protocol import SHORTAGE
 from airflow_seller_provider.compat import (
     HITL_AVAILABLE,
+    AirflowException,
     AirflowFailException,
     TaskGroup,
     get_current_context,
     task,
 )
+from airflow_seller_provider.ledger.table import AUTO
 from airflow_seller_provider.operators.cancel_order_item import CancelOrderItemOperator
 from airflow_seller_provider.short_stock.events import OUTLETS
 from airflow_seller_provider.short_stock.payloads import (
@@ -32,7 +35,12 @@ from airflow_seller_provider.short_stock.payloads import (
     xcom_dicts,
 )
 from airflow_seller_provider.short_stock.settings import SettingsError, author_settings
-from airflow_seller_provider.short_stock.steps import correct_for, find_for, task_settings
+from airflow_seller_provider.short_stock.steps import (
+    correct_for,
+    find_for,
+    ledger_for,
+    task_settings,
+)
 from airflow_seller_provider.short_stock.stock_correction import CORRECT_LOWER
 
 log = logging.getLogger(__name__)
@@ -90,7 +98,8 @@ def _build(group: TaskGroup, author: dict[str, Any]) -> None:
         from airflow_seller_provider.short_stock.locks import airflow_lease_store
 
         context = get_current_context()
-        conn_ids = task_settings(author, context)[1]
+        settings, conn_ids = task_settings(author, context)
+        _check_ledger(settings)
         served, skipped = airflow_lease_store(context, group_id).take(conn_ids)
         for conn_id, why in skipped.items():
             log.warning("Connection %s is left to another run: %s", conn_id, why)
@@ -104,8 +113,9 @@ def _build(group: TaskGroup, author: dict[str, Any]) -> None:
         map_index_template="{{ task.op_kwargs['seller_center_conn_id'] }}",
     )
     def find_short_items(seller_center_conn_id: str) -> FoundPayload:
-        settings = task_settings(author, get_current_context())[0]
-        return find_for(seller_center_conn_id, settings)
+        context = get_current_context()
+        settings = task_settings(author, context)[0]
+        return find_for(seller_center_conn_id, settings, str(context["run_id"]))
 
     @task(task_id=PLAN_TASK, trigger_rule="all_done", multiple_outputs=False)
     def plan_cancellations() -> list[PlanEntry]:
@@ -135,6 +145,7 @@ def _build(group: TaskGroup, author: dict[str, Any]) -> None:
             if not settings["dry_run"]:
                 for trip in trips_for(found, settings):
                     record_brake_trip(conn_id, trip.limit)
+        _record_plan(settings, str(context["run_id"]), founds, run_plan["connections"])
         leases = airflow_lease_store(context, group_id)
         for conn_id in held_connections(run_plan["connections"]):
             leases.awaiting(conn_id, run_plan["approval"]["timeout_minutes"])
@@ -191,6 +202,7 @@ def _build(group: TaskGroup, author: dict[str, Any]) -> None:
         ti = context["ti"]
         served = _served(context, ids[LIST_TASK])
         airflow_lease_store(context, group_id).release(served)
+        unsettled = _settle_run(context, author, ids[PLAN_TASK], ids[APPROVAL_TASK])
         summary, problem = summarize_run(
             ti,
             served,
@@ -201,6 +213,8 @@ def _build(group: TaskGroup, author: dict[str, Any]) -> None:
             skipped=ti.xcom_pull(task_ids=ids[LIST_TASK], key="skipped") or {},
             correction_task_ids=correction_ids if correcting else (),
         )
+        if unsettled:
+            problem = "; ".join([problem, *unsettled] if problem else unsettled)
         ti.xcom_push(key="summary", value=summary)
         if problem:
             raise AirflowFailException(problem)
@@ -226,11 +240,18 @@ def _build(group: TaskGroup, author: dict[str, Any]) -> None:
         }
         outcomes: dict[str, Any] = {}
         deferred: dict[str, Any] = {}
+        ledger = ledger_for(settings)
         for conn_id, entries in planned.items():
             if statuses.get(conn_id) != PLANNED:
                 continue
             outcomes[conn_id], deferred[conn_id] = correct_for(
-                conn_id, entries, phase=BEFORE, dry_run=bool(settings["dry_run"])
+                conn_id,
+                entries,
+                phase=BEFORE,
+                dry_run=bool(settings["dry_run"]),
+                ledger=ledger,
+                run_id=str(context["run_id"]),
+                approval=AUTO,
             )
         ti.xcom_push(key=STOCK_KEY, value=outcomes)
         ti.xcom_push(key="deferred", value=deferred)
@@ -246,10 +267,19 @@ def _build(group: TaskGroup, author: dict[str, Any]) -> None:
         context = get_current_context()
         ti = context["ti"]
         deferred = ti.xcom_pull(task_ids=group.child_id(CORRECT_TASK), key="deferred") or {}
+        ledger = ledger_for(task_settings(author, context)[0])
         outcomes: dict[str, Any] = {}
         for conn_id, entries in deferred.items():
             if entries:
-                outcomes[conn_id] = correct_for(conn_id, entries, phase=AFTER, dry_run=False)[0]
+                outcomes[conn_id] = correct_for(
+                    conn_id,
+                    entries,
+                    phase=AFTER,
+                    dry_run=False,
+                    ledger=ledger,
+                    run_id=str(context["run_id"]),
+                    approval=AUTO,
+                )[0]
         ti.xcom_push(key=STOCK_KEY, value=outcomes)
         return {conn_id: len(o) for conn_id, o in outcomes.items()}
 
@@ -257,9 +287,20 @@ def _build(group: TaskGroup, author: dict[str, Any]) -> None:
     found = find_short_items.expand(seller_center_conn_id=conn_ids)
     plan = plan_cancellations()
     found >> plan
-    cancel = CancelOrderItemOperator.partial(
-        task_id=CANCEL_TASK, reason=SHORTAGE, pool=SELLER_CENTER_POOL
-    ).expand_kwargs(plan)
+    if author["ledger_conn_id"]:
+        from airflow_seller_provider.short_stock.ledgered_cancel import LedgeredCancelOperator
+
+        cancel = LedgeredCancelOperator.partial(
+            task_id=CANCEL_TASK,
+            reason=SHORTAGE,
+            pool=SELLER_CENTER_POOL,
+            ledger_conn_id=author["ledger_conn_id"],
+            ledger_table=author["ledger_table"],
+        ).expand_kwargs(plan)
+    else:
+        cancel = CancelOrderItemOperator.partial(
+            task_id=CANCEL_TASK, reason=SHORTAGE, pool=SELLER_CENTER_POOL
+        ).expand_kwargs(plan)
     release = release_connections()
     if correcting:
         # Corrections first: no new order takes a unit that is gone while the cancels run.
@@ -301,3 +342,86 @@ def _served(context: Any, list_task_id: str) -> list[str]:
     """The connections the run's list step leased to it (none if it failed)."""
     served = context["ti"].xcom_pull(task_ids=list_task_id)
     return [str(c) for c in served] if isinstance(served, list) else []
+
+
+def _check_ledger(settings: Mapping[str, Any]) -> None:
+    """Before any request: the ledger's connection is a database one, and its table exists
+    (created if missing)."""
+    from airflow_seller_provider.ledger.store import LedgerError
+
+    ledger = ledger_for(settings)
+    if ledger is None:
+        return
+    try:
+        if ledger.ensure_table():
+            log.info("Ledger: created table %s on %s", ledger.table, ledger.conn_id)
+    except LedgerError as exc:
+        raise AirflowFailException(str(exc)) from None
+
+
+def _record_plan(
+    settings: Mapping[str, Any],
+    run_id: str,
+    founds: list[FoundPayload],
+    connections: list[Any],
+) -> None:
+    """The items the plan decided to cancel, written ``planned`` before any cancel task runs
+    (the brake's blocked ones ``not_sent``); a ledger that refuses fails the plan step, so
+    nothing is sent."""
+    from airflow_seller_provider.ledger import table as t
+    from airflow_seller_provider.ledger.store import LedgerError
+    from airflow_seller_provider.short_stock.plan import BLOCKED, HELD
+    from airflow_seller_provider.short_stock.records import planned_rows
+
+    ledger = ledger_for(settings)
+    if ledger is None:
+        return
+    status = {p["seller_center_conn_id"]: p for p in connections}
+    rows: list[dict[str, Any]] = []
+    for found in founds:
+        plan = status.get(found["seller_center_conn_id"]) or {}
+        if plan.get("status") == BLOCKED:
+            rows += planned_rows(
+                run_id, found, approval=None, outcome=t.NOT_SENT, detail=plan.get("problem")
+            )
+        else:
+            approval = None if plan.get("status") == HELD else t.AUTO
+            rows += planned_rows(run_id, found, approval=approval)
+    try:
+        ledger.write(rows)
+    except LedgerError as exc:
+        raise AirflowException(f"{exc}; nothing was sent, the plan step is retried") from None
+    log.info("Ledger: %d item(s) recorded planned in %s", len(rows), ledger.table)
+
+
+def _settle_run(
+    context: Any, author: dict[str, Any], plan_task_id: str, approval_id: str
+) -> list[str]:
+    """No ``planned`` row survives the run (``records.settle_run``)."""
+    from airflow_seller_provider.hooks.seller_center import SellerCenterHook
+    from airflow_seller_provider.ledger.store import LedgerError
+    from airflow_seller_provider.short_stock.records import settle_run
+    from airflow_seller_provider.short_stock.summary import approval_decisions
+
+    try:
+        ledger = ledger_for(task_settings(author, context)[0])
+    except AirflowFailException as exc:
+        return [str(exc)]
+    if ledger is None:
+        return []
+    ti = context["ti"]
+    decisions = (
+        approval_decisions(ti.xcom_pull(task_ids=approval_id, key="decision"))
+        if HITL_AVAILABLE
+        else {}
+    )
+    try:
+        return settle_run(
+            ledger,
+            str(context["run_id"]),
+            held=_held(context, plan_task_id),
+            decisions=decisions,
+            client_for=lambda conn_id: SellerCenterHook(conn_id).get_conn(),
+        )
+    except LedgerError as exc:
+        return [f"{exc}: the run's planned rows are left for the next run to settle"]

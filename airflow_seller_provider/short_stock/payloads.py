@@ -61,6 +61,20 @@ class SkuShortage(TypedDict):
     short: int
 
 
+class DecidedItem(TypedDict):
+    """A short item with what decided it (the ledger's decision columns)."""
+
+    order_item_id: int
+    order_id: int
+    sku: str
+    business_unit: str
+    package_id: str
+    figure: int | None
+    """The source's figure for its (unit, SKU)."""
+    ahead: int
+    """Pending items ahead of it in its (unit, SKU) queue, oldest first."""
+
+
 class FoundPayload(TypedDict):
     """The find step's result (task ``find_short_items``, one per connection)."""
 
@@ -80,6 +94,8 @@ class FoundPayload(TypedDict):
     """The (unit, SKU) pairs with the most short items, at most ``TOP_SKUS``."""
     stock_corrections: NotRequired[CorrectionPlan]
     """With ``correct_stock="lower"``: Seller Center's figures to lower."""
+    decided: NotRequired[list[DecidedItem]]
+    """With a ledger (``ledger_conn_id``): the short items with what decided them."""
 
 
 class PlanEntry(TypedDict):

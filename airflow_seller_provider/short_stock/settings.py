@@ -26,6 +26,8 @@ import jsonschema
 
 from airflow_seller_provider.client.transport import DEFAULT_MAX_CONCURRENCY
 from airflow_seller_provider.client.validation import show
+from airflow_seller_provider.ledger.table import DEFAULT_TABLE as DEFAULT_LEDGER_TABLE
+from airflow_seller_provider.ledger.table import TABLE_PATTERN as LEDGER_TABLE_PATTERN
 from airflow_seller_provider.short_stock.plan import (
     APPROVAL_TIMEOUT_MINUTES,
     FRACTION_MIN_ITEMS,
@@ -279,6 +281,25 @@ _SETTINGS: tuple[Setting, ...] = (
         kind=AUTHOR,
         type=["null", "string"],
         enum=[None, *STOCK_COUNTS],
+    ),
+    _setting(
+        "ledger_conn_id",
+        None,
+        "A database connection (any DbApiHook: SQLite, PostgreSQL, MySQL...) whose table "
+        "ledger_table records every item a run decides to cancel and every stock change, "
+        "written before anything is sent; empty: no ledger.",
+        allowed="null, or a database connection id",
+        kind=AUTHOR,
+        type=["null", "string"],
+    ),
+    _setting(
+        "ledger_table",
+        DEFAULT_LEDGER_TABLE,
+        "The ledger's table, created if missing (README, 'The ledger').",
+        allowed="a plain table name ([schema.]table: letters, digits, _)",
+        kind=AUTHOR,
+        type="string",
+        pattern=LEDGER_TABLE_PATTERN,
     ),
 )
 _WIDENABLE = [s.name for s in _SETTINGS]

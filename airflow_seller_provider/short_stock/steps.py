@@ -5,6 +5,7 @@ approval)."""
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -38,11 +39,27 @@ def task_settings(author: Mapping[str, Any], context: Any) -> tuple[dict[str, An
         raise AirflowFailException(str(exc)) from None
 
 
-def find_for(seller_center_conn_id: str, settings: Mapping[str, Any]) -> FoundPayload:
-    """Scan one connection, read its stock, apply the rule: its find payload."""
+def ledger_for(settings: Mapping[str, Any]) -> Any:
+    """The run's ledger (``ledger_conn_id``), or None; one that cannot be opened fails the
+    task, naming it."""
+    from airflow_seller_provider.ledger.store import LedgerError
+    from airflow_seller_provider.short_stock.records import open_ledger
+
+    try:
+        return open_ledger(settings)
+    except LedgerError as exc:
+        raise AirflowFailException(str(exc)) from None
+
+
+def find_for(
+    seller_center_conn_id: str, settings: Mapping[str, Any], run_id: str | None = None
+) -> FoundPayload:
+    """Scan one connection, read its stock, apply the rule: its find payload. With a
+    ledger, first settle the rows earlier runs left ``planned`` for this connection
+    (``records``), and hand on what decided each short item."""
     from airflow_seller_provider.client.errors import SellerCenterError
     from airflow_seller_provider.hooks.seller_center import SellerCenterHook
-    from airflow_seller_provider.short_stock.find import find_short, found_payload
+    from airflow_seller_provider.short_stock.find import decided_items, find_short, found_payload
     from airflow_seller_provider.short_stock.stock_correction import plan_corrections, read_rows
     from airflow_seller_provider.short_stock.stock_sources import StockSourceError
 
@@ -54,6 +71,7 @@ def find_for(seller_center_conn_id: str, settings: Mapping[str, Any]) -> FoundPa
     except ValueError as exc:  # ConnectionConfigError
         raise AirflowFailException(str(exc)) from None
     try:
+        _settle_earlier_runs(hook, settings, run_id)
         result = find_short(
             hook.get_conn(),
             lookback_days=int(settings["lookback_days"]),
@@ -81,7 +99,32 @@ def find_for(seller_center_conn_id: str, settings: Mapping[str, Any]) -> FoundPa
     payload = found_payload(result, hook.cancel_scope(), seller_center_conn_id)
     if corrections is not None:
         payload["stock_corrections"] = corrections
+    if settings.get("ledger_conn_id"):
+        payload["decided"] = decided_items(result.decision, result.stock)
     return payload
+
+
+def _settle_earlier_runs(hook: Any, settings: Mapping[str, Any], run_id: str | None) -> None:
+    """Rows other runs left ``planned`` for this connection, settled from the API's state
+    (``records.settle``) before this run decides anything."""
+    from airflow_seller_provider.ledger.store import LedgerError
+    from airflow_seller_provider.short_stock.records import settle
+
+    ledger = ledger_for(settings)
+    try:
+        if ledger is None:
+            return
+        left = [r for r in ledger.planned(hook.seller_center_conn_id) if r["run_id"] != run_id]
+    except LedgerError as exc:
+        raise AirflowFailException(str(exc)) from None
+    if left:
+        settled = settle(ledger, hook.get_conn(), left)
+        log.warning(
+            "Ledger: %d row(s) earlier runs left planned for %s, settled from the API: %s",
+            len(settled),
+            hook.seller_center_conn_id,
+            dict(Counter(r["outcome"] for r in settled)),
+        )
 
 
 def correct_for(
@@ -90,9 +133,18 @@ def correct_for(
     *,
     phase: str,
     dry_run: bool,
+    ledger: Any = None,
+    run_id: str = "",
+    approval: str | None = None,
 ) -> tuple[list[CorrectionOutcome], list[StockCorrection]]:
     """One connection's stock corrections (``stock_correction.apply_corrections``); a
-    connection that cannot be used fails its entries, never the others'."""
+    connection that cannot be used fails its entries, never the others'. With a ``ledger``
+    their rows are written ``planned`` first (a ledger that cannot be written stops them:
+    LedgerError) and with their outcomes after."""
+    from airflow_seller_provider.short_stock.records import stock_rows
+
+    if ledger is not None and entries:
+        ledger.write(stock_rows(run_id, seller_center_conn_id, entries, approval=approval))
     from airflow_seller_provider.hooks.seller_center import SellerCenterHook
     from airflow_seller_provider.metrics import record_stock_corrections
     from airflow_seller_provider.short_stock.stock_correction import (
@@ -116,4 +168,6 @@ def correct_for(
         len(deferred),
     )
     record_stock_corrections(seller_center_conn_id, outcomes)
+    if ledger is not None:
+        ledger.write(stock_rows(run_id, seller_center_conn_id, outcomes, approval=approval))
     return outcomes, deferred

@@ -1,0 +1,1 @@
+"""The ledger: a record of every cancellation and stock change, in the seller's own database."""
