@@ -137,7 +137,7 @@ def settings_for(csv_path: Path, correct: str) -> dict[str, Any]:
 
 def test_lower_stops_the_oversell_and_the_control_run_lets_it_in(airflow_db, tmp_path):
     # --- lower ---------------------------------------------------------------------------
-    with run_sandbox(seed=5, orders=120) as sandbox:
+    with run_sandbox(seed=5, orders=120, negative_stock="show") as sandbox:
         figures, kinds = mixed_warehouse(sandbox)
         state = sandbox.state()
         warehouse = tmp_path / "warehouse.csv"
@@ -179,7 +179,7 @@ def test_lower_stops_the_oversell_and_the_control_run_lets_it_in(airflow_db, tmp
         assert sellable_now(sandbox, figures) == want
 
     # --- the control run: off -----------------------------------------------------------
-    with run_sandbox(seed=5, orders=120) as sandbox:
+    with run_sandbox(seed=5, orders=120, negative_stock="show") as sandbox:
         assert mixed_warehouse(sandbox)[0] == figures
         state = sandbox.state()
         code, log = run_dag(sandbox.airflow_conn_json(), settings=settings_for(warehouse, "off"))
@@ -222,7 +222,7 @@ def test_lower_where_the_api_clamps_at_zero(airflow_db, tmp_path):
 
 
 def test_a_dry_run_sends_neither_update_stock_nor_cancels(airflow_db, tmp_path):
-    with run_sandbox(seed=5, orders=120) as sandbox:
+    with run_sandbox(seed=5, orders=120, negative_stock="show") as sandbox:
         figures, kinds = mixed_warehouse(sandbox)
         state = sandbox.state()
         warehouse = tmp_path / "warehouse.csv"
@@ -254,7 +254,7 @@ def test_faults_during_update_stock_set_nothing_twice_and_a_retry_finishes(airfl
             failing["left"] -= 1
             raise internal_error()
 
-    with run_sandbox(seed=5, orders=120) as sandbox:
+    with run_sandbox(seed=5, orders=120, negative_stock="show") as sandbox:
         figures, kinds = mixed_warehouse(sandbox)
         state = sandbox.state()
         warehouse = tmp_path / "warehouse.csv"
@@ -288,7 +288,7 @@ def test_faults_during_update_stock_set_nothing_twice_and_a_retry_finishes(airfl
 @pytest.mark.skipif(not HITL_AVAILABLE, reason="human-in-the-loop needs Airflow 3.1+")
 @pytest.mark.parametrize("answer", ["Approve", "Reject"])
 def test_a_tripped_brake_holds_the_corrections_for_approval(airflow_db, tmp_path, answer):
-    with run_sandbox(seed=5, orders=120) as sandbox:
+    with run_sandbox(seed=5, orders=120, negative_stock="show") as sandbox:
         figures, kinds = mixed_warehouse(sandbox)
         state = sandbox.state()
         warehouse = tmp_path / "warehouse.csv"
