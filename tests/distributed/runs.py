@@ -175,3 +175,25 @@ def check_summary(summary: dict[str, Any], short: set[int], canceled_in_sandbox:
 
 def seller_of(state: dict[str, Any]) -> str:
     return main_seller_id(state, USER_ID)
+
+
+def check_books(stack: Stack, counts: dict[int, int]) -> dict[str, int]:
+    """The ledger agrees with the sandbox (``counts``: its cancellations per item): every
+    item canceled has exactly one ``canceled`` row, no row claims a cancel the sandbox did
+    not make, and no row is left ``planned``. Returns the rows per outcome."""
+    rows = stack.ledger_rows()
+    claimed: dict[int, int] = {}
+    for row in rows:
+        if row["outcome"] == "canceled":
+            claimed[row["order_item_id"]] = claimed.get(row["order_item_id"], 0) + 1
+    assert set(claimed) == set(counts), (
+        f"canceled in the sandbox but not in the books: {sorted(set(counts) - set(claimed))}; "
+        f"claimed but not canceled: {sorted(set(claimed) - set(counts))}"
+    )
+    assert all(n == 1 for n in claimed.values()), {i: n for i, n in claimed.items() if n != 1}
+    planned = [r for r in rows if r["outcome"] == "planned"]
+    assert not planned, f"planned rows left: {planned[:5]}"
+    outcomes: dict[str, int] = {}
+    for row in rows:
+        outcomes[row["outcome"]] = outcomes.get(row["outcome"], 0) + 1
+    return outcomes

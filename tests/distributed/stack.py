@@ -32,9 +32,12 @@ WAREHOUSE_SETTINGS = {
     "stock_conn_id": "warehouse",
     "stock_sql": "SELECT sku, units, business_unit FROM stock",
     "stock_counts": "on_hand",
+    "ledger_conn_id": "ledger",
 }
 """The deployment's short-stock settings ([seller_center] short_stock_settings): the
-warehouse database below is the stock source."""
+warehouse database below is the stock source, and holds the ledger (its own role, which
+may create the table)."""
+LEDGER_TABLE = "seller_center_ledger"
 
 
 class Stack(LiveStack):
@@ -95,6 +98,16 @@ class Stack(LiveStack):
             # settings, which no run's conf may change).
             "AIRFLOW__SELLER_CENTER__SHORT_STOCK_SETTINGS": json.dumps(WAREHOUSE_SETTINGS),
             # The warehouse the example DAG reads stock from (stock_source sql), read-only.
+            "AIRFLOW_CONN_LEDGER": json.dumps(
+                {
+                    "conn_type": "postgres",
+                    "host": "127.0.0.1",
+                    "port": self.pg.port,
+                    "login": "ledger_writer",
+                    "password": self.warehouse_password + "L",
+                    "schema": "warehouse",
+                }
+            ),
             "AIRFLOW_CONN_WAREHOUSE": json.dumps(
                 {
                     "conn_type": "postgres",
@@ -253,6 +266,7 @@ class Stack(LiveStack):
             f"CREATE ROLE airflow LOGIN PASSWORD '{self.db_password}'",
             "CREATE DATABASE airflow OWNER airflow",
             f"CREATE ROLE warehouse_reader LOGIN PASSWORD '{self.warehouse_password}'",
+            f"CREATE ROLE ledger_writer LOGIN PASSWORD '{self.warehouse_password}L'",
             "CREATE DATABASE warehouse",
         )
         self.pg.execute(
@@ -260,7 +274,27 @@ class Stack(LiveStack):
             "CREATE TABLE stock (sku text NOT NULL, business_unit text NOT NULL, "
             "units integer NOT NULL, PRIMARY KEY (sku, business_unit))",
             "GRANT SELECT ON stock TO warehouse_reader",
+            "GRANT USAGE, CREATE ON SCHEMA public TO ledger_writer",
         )
+
+    def ledger_rows(self) -> list[dict[str, Any]]:
+        """The ledger's cancel rows (empty before the first run creates the table)."""
+        if not self.ledger_exists():
+            return []
+        rows = self.pg.execute(
+            "warehouse",
+            f"SELECT run_id, order_item_id, outcome FROM {LEDGER_TABLE} WHERE kind = 'cancel'",
+        )
+        return [{"run_id": r[0], "order_item_id": int(r[1]), "outcome": r[2]} for r in rows]
+
+    def ledger_exists(self) -> bool:
+        found = self.pg.execute("warehouse", f"SELECT to_regclass('public.{LEDGER_TABLE}')")
+        return bool(found and found[0][0])
+
+    def clear_ledger(self) -> None:
+        """A scenario's books start empty (the sandbox's state starts afresh too)."""
+        if self.ledger_exists():
+            self.pg.execute("warehouse", f"DELETE FROM {LEDGER_TABLE}")
 
     def set_warehouse_stock(self, rows: list[tuple[str, str, int]]) -> None:
         """Replace the warehouse's figures: (sku, business_unit, units on hand)."""

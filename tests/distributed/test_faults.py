@@ -40,6 +40,7 @@ from .runs import (
     USER_ID,
     Ledger,
     cancellations,
+    check_books,
     check_summary,
     counts_only,
     per_item,
@@ -161,6 +162,7 @@ class Scenario:
             self.notes.append(f"restarted first (left down by an earlier scenario): {restarted}")
         # A fresh sandbox state (every item pending again, no cancellation counted).
         stack.sandbox_post("state", stack.initial_state)
+        stack.clear_ledger()
         before = stack.sandbox("state")
         assert not cancellations(stack)
         self.rows = warehouse_rows(before)
@@ -254,6 +256,8 @@ class Scenario:
 
     def report(self, capsys: pytest.CaptureFixture[str], **extra: Any) -> dict[str, Any]:
         counts = self.ledger.check(self.stack)
+        # The seller's books (the ledger in the warehouse database) agree with the sandbox.
+        extra = {"ledger_rows": check_books(self.stack, counts), **extra}
         log = self.stack.sandbox("requests")
         after = sorted(
             e["time"]
