@@ -138,6 +138,11 @@ class Ledger:
         """Every row of one run."""
         return self._select(t.select_run(self.table, self.mark), [run_id])
 
-    def run_planned(self, run_id: str) -> list[dict[str, Any]]:
-        """One run's rows still ``planned``."""
-        return self._select(t.select_run_planned(self.table, self.mark), [run_id])
+    def unsettled(self, conn_id: str, since: str) -> list[dict[str, Any]]:
+        """One connection's rows ``planned`` (any run), or ``failed`` since ``since`` (UTC
+        ISO text): those a look at the API may settle."""
+        return self._select(t.select_unsettled(self.table, self.mark), [conn_id, since])
+
+    def run_unsettled(self, run_id: str) -> list[dict[str, Any]]:
+        """One run's rows ``planned`` or ``failed``."""
+        return self._select(t.select_run_unsettled(self.table, self.mark), [run_id])

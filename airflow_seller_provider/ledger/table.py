@@ -82,8 +82,13 @@ def check_table_name(name: object) -> str:
     return name.strip()
 
 
+def utc_text(moment: datetime) -> str:
+    """A time as the ledger stores it: UTC, ISO-8601 text."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def now_text() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return utc_text(datetime.now(UTC))
 
 
 def ddl(table: str) -> list[str]:
@@ -127,15 +132,29 @@ def select_planned(table: str, mark: str) -> str:
     )
 
 
+UNSETTLED = (PLANNED, "failed")
+"""Outcomes a later look at the API may settle: ``planned`` (never answered), and
+``failed`` (an answer lost on the way may hide a cancel the API made)."""
+
+
+def select_unsettled(table: str, mark: str) -> str:
+    """Rows of one connection ``planned``, or ``failed`` and recorded since a time."""
+    return (
+        f"SELECT {', '.join(NAMES)} FROM {table} WHERE seller_center_conn_id = {mark} "
+        f"AND (outcome = '{PLANNED}' OR (outcome = 'failed' AND recorded_at >= {mark})) "
+        "ORDER BY recorded_at"
+    )
+
+
 def select_run(table: str, mark: str) -> str:
     return f"SELECT {', '.join(NAMES)} FROM {table} WHERE run_id = {mark} ORDER BY recorded_at"
 
 
-def select_run_planned(table: str, mark: str) -> str:
-    """Rows of one run still ``planned``."""
+def select_run_unsettled(table: str, mark: str) -> str:
+    """Rows of one run ``planned`` or ``failed``."""
     return (
         f"SELECT {', '.join(NAMES)} FROM {table} WHERE run_id = {mark} "
-        f"AND outcome = '{PLANNED}' ORDER BY recorded_at"
+        f"AND outcome IN ('{PLANNED}', 'failed') ORDER BY recorded_at"
     )
 
 

@@ -200,9 +200,10 @@ def settle(
     client: SellerCenterClient,
     rows: Sequence[Mapping[str, Any]],
 ) -> list[dict[str, Any]]:
-    """Settle ``planned`` rows from the API's state (one GetMultipleOrderItems per 100
-    orders; nothing is sent): ``canceled``, ``not_sent`` (still pending) or
-    ``no_longer_pending``; a stock row ``failed`` (``interrupted``). Returns what it wrote."""
+    """Settle rows from the API's state (one GetMultipleOrderItems per 100 orders; nothing
+    is sent). ``planned``: ``canceled``, ``not_sent`` (still pending) or
+    ``no_longer_pending``; a stock row ``failed`` (``interrupted``). ``failed``: ``canceled``
+    when the API shows it canceled, else left as it is. Returns what it wrote."""
     settled: list[dict[str, Any]] = []
     cancels = [r for r in rows if r["kind"] == t.CANCEL and r["order_id"] is not None]
     found: dict[int, Any] = {}
@@ -212,6 +213,20 @@ def settle(
     for row in rows:
         key = {k: row[k] for k in t.KEY}
         base = {**key, "seller_center_conn_id": row["seller_center_conn_id"]}
+        if row["outcome"] != t.PLANNED:
+            # A failure: only the API showing the item canceled changes it (an answer lost
+            # on the way hid a cancel it made); the error stays on record otherwise.
+            shown = found.get(int(row["order_item_id"] or 0))
+            if row["kind"] == t.CANCEL and shown is not None and shown.status == "canceled":
+                settled.append(
+                    {
+                        **base,
+                        "outcome": "canceled",
+                        "detail": "the API shows it canceled after "
+                        + (row["error_code"] or "a failure"),
+                    }
+                )
+            continue
         if row["kind"] == t.STOCK:
             settled.append(
                 {
@@ -282,17 +297,19 @@ def settle_run(
 
     waiting = set(held)
     problems: list[str] = []
-    for conn_id, rows in by_connection(ledger.run_planned(run_id)).items():
+    for conn_id, rows in by_connection(ledger.run_unsettled(run_id)).items():
         if conn_id in waiting and decisions.get(conn_id, (None, None))[0] != t.APPROVED:
-            ledger.write(refused(rows, decisions))
+            ledger.write(refused([r for r in rows if r["outcome"] == t.PLANNED], decisions))
             continue
         try:
             settled = settle(ledger, client_for(conn_id), rows)
         except (SellerCenterError, ValueError) as exc:
-            problems.append(
-                f"connection {conn_id!r}: {len(rows)} ledger row(s) left planned, the API "
-                f"could not be read to settle them ({exc}); the next run settles them"
-            )
+            left = sum(r["outcome"] == t.PLANNED for r in rows)
+            if left:
+                problems.append(
+                    f"connection {conn_id!r}: {left} ledger row(s) left planned, the API "
+                    f"could not be read to settle them ({exc}); the next run settles them"
+                )
             continue
         log.info("Ledger: %d row(s) of this run settled for %s", len(settled), conn_id)
     return problems

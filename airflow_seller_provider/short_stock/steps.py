@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow_seller_provider.client.transport import DEFAULT_MAX_CONCURRENCY
@@ -108,19 +109,23 @@ def _settle_earlier_runs(hook: Any, settings: Mapping[str, Any], run_id: str | N
     """Rows other runs left ``planned`` for this connection, settled from the API's state
     (``records.settle``) before this run decides anything."""
     from airflow_seller_provider.ledger.store import LedgerError
+    from airflow_seller_provider.ledger.table import utc_text
     from airflow_seller_provider.short_stock.records import settle
 
     ledger = ledger_for(settings)
     try:
         if ledger is None:
             return
-        left = [r for r in ledger.planned(hook.seller_center_conn_id) if r["run_id"] != run_id]
+        since = utc_text(datetime.now(UTC) - timedelta(days=int(settings["lookback_days"])))
+        left = [
+            r for r in ledger.unsettled(hook.seller_center_conn_id, since) if r["run_id"] != run_id
+        ]
     except LedgerError as exc:
         raise AirflowFailException(str(exc)) from None
     if left:
         settled = settle(ledger, hook.get_conn(), left)
         log.warning(
-            "Ledger: %d row(s) earlier runs left planned for %s, settled from the API: %s",
+            "Ledger: %d row(s) earlier runs left unsettled for %s, settled from the API: %s",
             len(settled),
             hook.seller_center_conn_id,
             dict(Counter(r["outcome"] for r in settled)),

@@ -270,6 +270,7 @@ def run_dag_answering(
     *,
     timeout: float = 600,
     settings: dict[str, Any] | None = None,
+    connections: dict[str, str] | None = None,
 ) -> tuple[int, str, dict[str, Any]]:
     """``run_dag`` while ``hitl_answer`` answers its approval request: ``Approve``,
     ``Reject`` or ``--timeout``. Returns the DAG's exit code and log, and the request the
@@ -283,7 +284,9 @@ def run_dag_answering(
         text=True,
     )
     try:
-        code, log = run_dag(conn_json, conf, timeout=timeout, settings=settings)
+        code, log = run_dag(
+            conn_json, conf, timeout=timeout, settings=settings, connections=connections
+        )
         out, err = answerer.communicate(timeout=60)
     finally:
         if answerer.poll() is None:

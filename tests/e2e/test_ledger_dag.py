@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from airflow_seller_provider.compat import HITL_AVAILABLE
 from airflow_seller_provider.sandbox.testing import run_sandbox
 
 from .helpers import (
@@ -26,6 +27,7 @@ from .helpers import (
     expected_short,
     newly_canceled,
     run_dag,
+    run_dag_answering,
     save_log,
 )
 
@@ -152,3 +154,30 @@ def test_a_ledger_that_is_not_a_database_fails_the_run_before_any_request(airflo
         assert code != 0
         assert "ledger_conn_id 'books'" in log and "not a database hook" in log
         assert sandbox.requests_log() == []
+
+
+@pytest.mark.skipif(not HITL_AVAILABLE, reason="human-in-the-loop needs Airflow 3.1+")
+@pytest.mark.parametrize("answer", ["Approve", "Reject"])
+def test_the_approval_is_on_record(airflow_db, tmp_path, answer):
+    books = tmp_path / "books.db"
+    with run_sandbox(seed=5, orders=120, negative_stock="show") as sandbox:
+        before = sandbox.state()
+        expected = expected_short(before, sandbox.user_id)
+        code, log, seen = run_dag_answering(
+            sandbox.airflow_conn_json(),
+            {"max_cancellations": len(expected) - 1},
+            answer,
+            settings=SETTINGS,
+            connections={"books": ledger_conn(books)},
+        )
+        rows = ledger_rows(books)
+        assert {r["order_item_id"] for r in rows} == expected, save_log(log, "ledger-hitl")
+        if answer == "Approve":
+            assert code == 0, save_log(log, "ledger-hitl")
+            assert {(r["approval"], r["responded_by"], r["outcome"]) for r in rows} == {
+                ("approved", "ops-approver", "canceled")
+            }
+        else:
+            assert code != 0
+            assert newly_canceled(before, sandbox.state()) == set()
+            assert {(r["approval"], r["outcome"]) for r in rows} == {("rejected", "not_sent")}

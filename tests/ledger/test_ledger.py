@@ -77,7 +77,8 @@ def test_an_upsert_updates_and_never_duplicates(ledger):
     ledger.write([row(1, run="r2")])
     assert len(ledger.history(1)) == 2
     assert [r["run_id"] for r in ledger.planned("sc")] == ["r2"]
-    assert [r["item_key"] for r in ledger.run_planned("r2")] == ["1"]
+    assert [r["item_key"] for r in ledger.run_unsettled("r2")] == ["1"]
+    assert {r["item_key"] for r in ledger.run_unsettled("r1")} == {"2"}  # failed: unsettled
 
 
 def test_the_key_is_unique_in_the_database_itself(ledger):
@@ -205,6 +206,25 @@ def test_settling_reads_the_api_and_sends_nothing(ledger, monkeypatch):
         }
         assert {r["action"] for r in sandbox.requests_log()} == {"GetMultipleOrderItems"}
         assert ledger.planned("sc") == []
+        # A failure whose answer was lost: the API shows the item canceled, so it was.
+        ledger.write(
+            [
+                {
+                    **row(canceled["order_item_id"], "failed", run="r9", error_code=None),
+                    "order_id": o1,
+                },
+                {
+                    **row(pending["order_item_id"], "failed", run="r9", error_code="E021"),
+                    "order_id": o2,
+                },
+            ]
+        )
+        again = settle(ledger, client, ledger.unsettled("sc", "2000-01-01"))
+        assert [(r["item_key"], r["outcome"]) for r in again] == [
+            (str(canceled["order_item_id"]), "canceled")
+        ]
+        (still,) = [r for r in ledger.history(pending["order_item_id"]) if r["run_id"] == "r9"]
+        assert (still["outcome"], still["error_code"]) == ("failed", "E021")
 
 
 def test_explain_tells_an_items_story_and_fails_for_an_unknown_one(ledger, capsys):
