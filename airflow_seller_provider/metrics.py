@@ -81,6 +81,7 @@ CANCEL_ITEMS = "seller_center.cancel.items"
 SHORT_ITEMS = "seller_center.short_items"
 BRAKE_TRIPS = "seller_center.brake_trips"
 STOCK_CORRECTIONS = "seller_center.stock.corrections"
+NOTIFICATIONS = "seller_center.notifications"
 
 METRICS: dict[str, Metric] = {
     m.name: m
@@ -143,6 +144,13 @@ METRICS: dict[str, Metric] = {
             ("conn_id", "business_unit", "outcome"),
             "Seller Center stock figures the run acted on (`correct_stock=lower`), by how "
             "each ended: `lowered`, `unchanged`, `skipped`, `failed`, `would_lower` (dry run)",
+        ),
+        Metric(
+            NOTIFICATIONS,
+            "counter",
+            ("kind", "channel", "outcome"),
+            "Notices sent or not (`sent`, `failed`: a notice never fails the run), by kind "
+            "(`approval_requested`, `canceled`, `trouble`) and channel (`email`, `slack`)",
         ),
     )
 }
@@ -315,3 +323,9 @@ def record_stock_corrections(conn_id: str, outcomes: Iterable[Mapping[str, Any]]
             {"conn_id": conn_id, "business_unit": unit, "outcome": outcome},
             count=count,
         )
+
+
+@_never_raises
+def record_notification(kind: str, channel: str, outcome: str) -> None:
+    """One notice, by kind, channel and outcome (``sent`` or ``failed``)."""
+    _send(NOTIFICATIONS, {"kind": kind, "channel": channel, "outcome": _outcome(outcome)})

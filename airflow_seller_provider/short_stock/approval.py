@@ -12,7 +12,10 @@ Whatever the answer, the connection's lease is given back at the end (``locks``)
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
+
+from airflow.sdk.bases.notifier import BaseNotifier
 
 from airflow_seller_provider.client.protocol import SHORTAGE
 from airflow_seller_provider.client.transport import DEFAULT_MAX_CONCURRENCY
@@ -36,6 +39,19 @@ class ApproveAndCancelOperator(CancellationApprovalOperator):
         super().__init__(**kwargs)
         self.author_settings = author_settings
         self.group_id = group_id
+
+    def execute(self, context: Any) -> Any:
+        """Ask: only the run's ``approvers`` may answer (Airflow's ``assigned_users``), and
+        ``notify_emails`` / ``notify_slack_conn_id`` hear of it once the request is written."""
+        from airflow_seller_provider.short_stock.steps import task_settings
+
+        settings = task_settings(self.author_settings, context)[0]
+        approvers = [str(u) for u in settings.get("approvers") or []]
+        self.assigned_users = [{"id": u, "name": u} for u in approvers] or None
+        self.notifiers = [_RequestNotice(self, settings)]
+        if approvers:
+            self.log.info("Only these Airflow users may answer: %s", ", ".join(approvers))
+        return super().execute(context)
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
         from airflow_seller_provider.short_stock.locks import airflow_lease_store
@@ -151,3 +167,44 @@ class _OutcomeCapture:
     def xcom_push(self, key: str, value: Any) -> None:
         if key == "outcome":
             self.outcome = value
+
+
+class _RequestNotice(BaseNotifier):
+    """Tells ``notify_emails`` / ``notify_slack_conn_id`` that an approval waits: the
+    report, the deadline, and the link to the Required actions page. Never raises."""
+
+    template_fields = ()
+
+    def __init__(self, task: ApproveAndCancelOperator, settings: dict[str, Any]) -> None:
+        super().__init__()
+        self.task = task
+        self.settings = settings
+
+    def notify(self, context: Any) -> None:
+        from datetime import UTC, datetime
+
+        from airflow_seller_provider.short_stock.notifications import (
+            approval_notice,
+            base_url,
+            send,
+        )
+
+        try:
+            request = self.task.request(context) or {}
+            try:
+                link = self.task.generate_link_to_ui(
+                    task_instance=context["ti"], base_url=base_url()
+                )
+            except ValueError:  # no base URL configured
+                link = None
+            deadline = datetime.now(UTC) + (self.task.response_timeout or timedelta(0))
+            notice = approval_notice(
+                request,
+                conn_id=str(self.task.seller_center_conn_id),
+                deadline=deadline,
+                link=link,
+            )
+        except Exception as exc:  # a notice never stops the approval
+            self.task.log.warning("Could not build the approval notice: %s", exc)
+            return
+        send(notice, self.settings, context)

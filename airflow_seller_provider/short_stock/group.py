@@ -216,6 +216,7 @@ def _build(group: TaskGroup, author: dict[str, Any]) -> None:
         if unsettled:
             problem = "; ".join([problem, *unsettled] if problem else unsettled)
         ti.xcom_push(key="summary", value=summary)
+        _tell(context, author, summary, problem)
         if problem:
             raise AirflowFailException(problem)
         return summary
@@ -425,3 +426,30 @@ def _settle_run(
         )
     except LedgerError as exc:
         return [f"{exc}: the run's planned rows are left for the next run to settle"]
+
+
+def _tell(context: Any, author: dict[str, Any], summary: Summary, problem: str | None) -> None:
+    """The run's notices: a digest when it canceled items (a dry run: would have), trouble
+    when it did not complete. Never raises."""
+    from airflow_seller_provider.short_stock.notifications import (
+        digest_notice,
+        run_link,
+        send,
+        trouble_notice,
+    )
+
+    try:
+        settings = task_settings(author, context)[0]
+    except AirflowFailException:
+        settings = author  # the run's settings are the problem: tell the author's people
+    if not settings.get("notify_emails") and not settings.get("notify_slack_conn_id"):
+        return
+    dag_id = str(context["dag"].dag_id)
+    link = run_link(dag_id, str(context["run_id"]))
+    dry_run = bool(settings.get("dry_run"))
+    notices = [digest_notice(summary, dag_id=dag_id, link=link, dry_run=dry_run)]
+    if problem:
+        notices.append(trouble_notice(summary, problem, dag_id=dag_id, link=link, dry_run=dry_run))
+    for notice in notices:
+        if notice is not None:
+            send(notice, settings, context)

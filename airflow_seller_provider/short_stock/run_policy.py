@@ -22,6 +22,7 @@ from airflow_seller_provider.short_stock.settings import (
     SAFER_WORDS,
     SETTINGS,
     STRICTER,
+    SUBSET,
     SettingsError,
     check_settings,
     check_value,
@@ -42,6 +43,9 @@ def is_safer_or_same(direction: str, value: Any, author: Any) -> bool:
         return bool(value) or not author
     if direction == OFF:
         return value == "off" or value == author
+    if direction == SUBSET:
+        # Empty means anyone: narrower than any list only when the author's is empty too.
+        return not author or (bool(value) and set(value) <= set(author))
     raise ValueError(f"unknown direction {direction!r}")
 
 

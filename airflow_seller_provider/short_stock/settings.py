@@ -68,7 +68,8 @@ class Setting:
     safer: str | None = None
     """For a safety setting, which way a run may move it: ``lower`` (a smaller number),
     ``stricter`` (never -> on_brake -> always) or ``on`` (true, or false only where the
-    author's is false) or ``off`` (``"off"``, or on only where the author's is on)."""
+    author's is false), ``off`` (``"off"``, or on only where the author's is on) or
+    ``subset`` (some of the author's list; any list where the author's is empty)."""
 
     @property
     def rule(self) -> str:
@@ -88,8 +89,9 @@ class Setting:
         return Param(default, description=text, **self.schema)
 
 
-LOWER, STRICTER, ON, OFF = "lower", "stricter", "on", "off"
+LOWER, STRICTER, ON, OFF, SUBSET = "lower", "stricter", "on", "off", "subset"
 SAFER_WORDS = {
+    SUBSET: "may only name some of the author's (any, where the author's list is empty)",
     LOWER: "may only lower it",
     STRICTER: "may only make it stricter (never -> on_brake -> always)",
     ON: "may turn it on, and off only where the author's is off",
@@ -151,6 +153,18 @@ _SETTINGS: tuple[Setting, ...] = (
         type="number",
         exclusiveMinimum=0,
         maximum=7 * 24 * 60,
+    ),
+    _setting(
+        "approvers",
+        [],
+        "Airflow user ids who may answer the approval (Airflow's human-in-the-loop "
+        "assigned_users: anyone else is refused). Empty: anyone who may act on the DAG. No "
+        "effect on Airflow 2.11 (no approval there).",
+        allowed="a list of Airflow user ids (non-blank text)",
+        safer=SUBSET,
+        type="array",
+        items={"type": "string", "pattern": r"\S"},
+        uniqueItems=True,
     ),
     _setting(
         "dry_run",
@@ -281,6 +295,34 @@ _SETTINGS: tuple[Setting, ...] = (
         kind=AUTHOR,
         type=["null", "string"],
         enum=[None, *STOCK_COUNTS],
+    ),
+    _setting(
+        "notify_emails",
+        [],
+        "E-mail addresses told when an approval is requested, when a run cancels items, and "
+        "when a run fails or an approval is refused or not given (Airflow's smtp provider).",
+        allowed="a list of e-mail addresses",
+        kind=AUTHOR,
+        type="array",
+        items={"type": "string", "pattern": r"^[^@\s]+@[^@\s]+$"},
+        uniqueItems=True,
+    ),
+    _setting(
+        "notify_smtp_conn_id",
+        None,
+        "The SMTP connection for notify_emails; empty: smtp_default.",
+        allowed="null, or a connection id",
+        kind=AUTHOR,
+        type=["null", "string"],
+    ),
+    _setting(
+        "notify_slack_conn_id",
+        None,
+        "A Slack incoming-webhook connection (Airflow's slack provider: "
+        "airflow-seller-provider[slack]) told the same as notify_emails.",
+        allowed="null, or a connection id",
+        kind=AUTHOR,
+        type=["null", "string"],
     ),
     _setting(
         "ledger_conn_id",
