@@ -58,14 +58,16 @@ class LedgeredCancelOperator(CancelOrderItemOperator):
         try:
             if retry:
                 # This run's rows of the batch: what the API shows canceled now, of those
-                # planned (or already recorded canceled), the interrupted try canceled.
+                # planned, failed or already recorded canceled, an earlier try canceled.
                 wanted = {str(i) for i in ids}
                 mine = {
                     int(r["item_key"]): r["outcome"]
                     for r in ledger.run_rows(run_id)
                     if r["kind"] == t.CANCEL and r["item_key"] in wanted
                 }
-                started = {i for i, outcome in mine.items() if outcome in (t.PLANNED, "canceled")}
+                # A try that failed may have lost the answer to a cancel the API made.
+                sent = (t.PLANNED, "canceled", "failed")
+                started = {i for i, outcome in mine.items() if outcome in sent}
                 # Rows with another final outcome keep it until this try's outcome comes.
                 ids = [i for i in ids if i in started or i not in mine]
             ledger.write(

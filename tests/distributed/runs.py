@@ -186,9 +186,11 @@ def check_books(stack: Stack, counts: dict[int, int]) -> dict[str, int]:
     for row in rows:
         if row["outcome"] == "canceled":
             claimed[row["order_item_id"]] = claimed.get(row["order_item_id"], 0) + 1
-    assert set(claimed) == set(counts), (
-        f"canceled in the sandbox but not in the books: {sorted(set(counts) - set(claimed))}; "
-        f"claimed but not canceled: {sorted(set(claimed) - set(counts))}"
+    missing, extra = set(counts) - set(claimed), set(claimed) - set(counts)
+    assert not missing and not extra, (
+        f"canceled in the sandbox but not in the books: {sorted(missing)}; claimed but not "
+        f"canceled: {sorted(extra)}; their rows: "
+        f"{[r for r in rows if r['order_item_id'] in missing | extra]}"
     )
     assert all(n == 1 for n in claimed.values()), {i: n for i, n in claimed.items() if n != 1}
     planned = [r for r in rows if r["outcome"] == "planned"]

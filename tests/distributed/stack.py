@@ -283,9 +283,11 @@ class Stack(LiveStack):
             return []
         rows = self.pg.execute(
             "warehouse",
-            f"SELECT run_id, order_item_id, outcome FROM {LEDGER_TABLE} WHERE kind = 'cancel'",
+            "SELECT run_id, order_item_id, outcome, error_code, detail, approval FROM "
+            f"{LEDGER_TABLE} WHERE kind = 'cancel'",
         )
-        return [{"run_id": r[0], "order_item_id": int(r[1]), "outcome": r[2]} for r in rows]
+        names = ("run_id", "order_item_id", "outcome", "error_code", "detail", "approval")
+        return [{**dict(zip(names, r, strict=True)), "order_item_id": int(r[1])} for r in rows]
 
     def ledger_exists(self) -> bool:
         found = self.pg.execute("warehouse", f"SELECT to_regclass('public.{LEDGER_TABLE}')")
