@@ -121,10 +121,12 @@ dist: venv $(RELEASE_VENV)/.installed
 	$(RELEASE_VENV)/bin/twine check --strict dist/*.tar.gz dist/*.whl
 	ASP_DIST_DIR=dist $(BIN)/python -m pytest tests/test_dist.py -p no:cacheprovider
 
-# The wheel in dist/ installed (not editable, run from a temp dir) into fresh venvs beside
-# Airflow 3.3 and beside Airflow 2.11 with its constraints: the provider and its connection
-# type are listed, the example DAGs parse, a dry run against the wheel's own sandbox succeeds
-# (scripts/test_dist.py; about N minutes here).
+# The wheel in dist/ installed (not editable, from a temp dir) into fresh uv venvs beside
+# Airflow 3.3 (pinned as in ci-lock, the rest resolved as a user's pip would) and beside
+# Airflow 2.11 with requirements/airflow2.constraints (cryptography < 51): the provider and its
+# connection type are listed, a connection with a password is stored, the example DAGs parse,
+# a dry run against the wheel's own sandbox succeeds (scripts/test_dist.py; about 80 s here
+# with uv's cache warm).
 test-dist: dist
 	$(RELEASE_VENV)/bin/python scripts/test_dist.py --uv $(RELEASE_VENV)/bin/uv --dist dist
 
