@@ -1,7 +1,7 @@
 # Every target builds its own environment from nothing: only python3 and make are needed.
 PYTHON ?= python3
 UV_VERSION := 0.13.9
-SRC := airflow_seller_provider dags tests scripts benchmarks
+SRC := airflow_seller_provider dags tests scripts benchmarks docs
 
 # The default environment: Airflow 3.x. A second one serves the Airflow 2.11 line.
 VENV := .venv
@@ -11,7 +11,7 @@ VENV2 := .venv-airflow2
 BIN2 := $(VENV2)/bin
 LOCK2 := requirements/airflow2-lock.txt
 
-.PHONY: readme venv venv-airflow2 typecheck test test-unit test-airflow2 test-all lint format demo bench lock clean test-distributed test-faults dist-debs test-browser test-scale
+.PHONY: readme venv venv-airflow2 typecheck test test-unit test-airflow2 test-all lint format demo bench lock clean test-distributed test-faults dist-debs test-browser test-scale dist test-dist docs
 
 # The suite runs on two workers (pytest-xdist), each with its own Airflow home and metadata
 # DB (tests/conftest.py); worksteal keeps both busy when the long DAG runs come last.
@@ -102,6 +102,53 @@ test-browser: venv
 test-scale: venv
 	RUN_SCALE_TESTS=1 $(BIN)/python -m pytest tests/scale -p no:cacheprovider
 
+# A release: the sdist, then the wheel built from it, by the project's build backend (hatchling,
+# pinned in requirements/build-constraints.txt) through uv, into dist/; `twine check --strict`
+# on both (twine pinned in requirements/twine.txt, in its own small venv); then
+# tests/test_dist.py checks those very files (contents, entry points, metadata).
+RELEASE_VENV := .venv-release
+BUILD_CONSTRAINTS := requirements/build-constraints.txt
+
+$(RELEASE_VENV)/.installed: requirements/twine.txt
+	test -x $(RELEASE_VENV)/bin/python || $(PYTHON) -m venv $(RELEASE_VENV)
+	$(RELEASE_VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(RELEASE_VENV)/bin/uv pip install --python $(RELEASE_VENV)/bin/python -r requirements/twine.txt
+	touch $@
+
+dist: venv $(RELEASE_VENV)/.installed
+	rm -rf dist
+	$(RELEASE_VENV)/bin/uv build --build-constraints $(BUILD_CONSTRAINTS) --out-dir dist
+	$(RELEASE_VENV)/bin/twine check --strict dist/*.tar.gz dist/*.whl
+	ASP_DIST_DIR=dist $(BIN)/python -m pytest tests/test_dist.py -p no:cacheprovider
+
+# The wheel in dist/ installed (not editable, from a temp dir) into fresh uv venvs beside
+# Airflow 3.3 (pinned as in ci-lock, the rest resolved as a user's pip would) and beside
+# Airflow 2.11 with requirements/airflow2.constraints (cryptography < 51): the provider and its
+# connection type are listed, a connection with a password is stored, the example DAGs parse,
+# a dry run against the wheel's own sandbox succeeds (scripts/test_dist.py; about 80 s here
+# with uv's cache warm).
+test-dist: dist
+	$(RELEASE_VENV)/bin/python scripts/test_dist.py --uv $(RELEASE_VENV)/bin/uv --dist dist
+
+# The docs site (docs/: Sphinx with MyST Markdown, the convention of Airflow's own providers),
+# warnings as errors, into docs/_build/html; then scripts/check_docs.py checks that the
+# reference pages name the hook, the operator, the client and the task group with every
+# parameter their signatures have. Its own venv: ci-lock + requirements/docs.txt.
+DOCS_VENV := .venv-docs
+DOCS_LOCK := requirements/docs.txt
+
+$(DOCS_VENV)/.installed: $(LOCK) $(DOCS_LOCK) pyproject.toml
+	test -x $(DOCS_VENV)/bin/python || $(PYTHON) -m venv $(DOCS_VENV)
+	$(DOCS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(DOCS_VENV)/bin/uv pip sync --python $(DOCS_VENV)/bin/python $(LOCK) $(DOCS_LOCK)
+	$(DOCS_VENV)/bin/uv pip install --python $(DOCS_VENV)/bin/python --no-deps -e .
+	touch $@
+
+docs: $(DOCS_VENV)/.installed
+	rm -rf docs/_build
+	$(DOCS_VENV)/bin/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+	$(DOCS_VENV)/bin/python scripts/check_docs.py docs/_build/html
+
 lint: venv
 	$(BIN)/ruff check $(SRC)
 
@@ -127,4 +174,5 @@ lock: venv
 		-c requirements/airflow2.constraints -o $(LOCK2)
 
 clean:
-	rm -rf $(VENV) $(VENV2) .venv-distributed .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(VENV2) .venv-distributed $(RELEASE_VENV) $(DOCS_VENV) dist docs/_build \
+		.pytest_cache .ruff_cache

@@ -1,3 +1,3 @@
 """Apache Airflow provider for the Seller Center marketplace API."""
 
-__version__ = "0.1.0"
+__version__ = "1.0.0"
