@@ -44,6 +44,7 @@ CHROMIUM_ARGS = [
 AIRFLOW_BIN = str(Path(sys.executable).with_name("airflow"))
 ADMIN = "admin"
 TRIGGERER = "triggerer"  # the simple auth manager's "user" role: may trigger DAGs
+BYSTANDER = "bystander"  # an admin too, but not among a DAG's approvers
 START_TIMEOUT_S = 180  # api-server: a few seconds here; generous for a loaded CI machine
 UI_TIMEOUT_MS = 30_000  # one element or one answer in the browser
 
@@ -149,7 +150,9 @@ def airflow(artifacts: Path) -> Iterator[Airflow]:
         "AIRFLOW__CORE__AUTH_MANAGER": (
             "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
         ),
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN}:admin,{TRIGGERER}:user",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": (
+            f"{ADMIN}:admin,{TRIGGERER}:user,{BYSTANDER}:admin"
+        ),
         "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(port),
