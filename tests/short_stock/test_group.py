@@ -151,6 +151,7 @@ def test_the_settings_and_who_may_change_them():
         "seller_center_conn_ids",
         "require_approval",
         "approval_timeout_minutes",
+        "approvers",
         "dry_run",
         "lookback_days",
         "reason_detail",
@@ -165,6 +166,11 @@ def test_the_settings_and_who_may_change_them():
         "stock_conn_id",
         "stock_sql",
         "stock_counts",
+        "notify_emails",
+        "notify_smtp_conn_id",
+        "notify_slack_conn_id",
+        "ledger_conn_id",
+        "ledger_table",
         "run_may_change",
     ]
     author = {n for n, s in SETTINGS.items() if s.kind == "author"}
@@ -175,6 +181,11 @@ def test_the_settings_and_who_may_change_them():
         "stock_conn_id",
         "stock_sql",
         "stock_counts",
+        "notify_emails",
+        "notify_smtp_conn_id",
+        "notify_slack_conn_id",
+        "ledger_conn_id",
+        "ledger_table",
         "run_may_change",
     }
     safety = {n: s.safer for n, s in SETTINGS.items() if s.safer}
@@ -187,13 +198,14 @@ def test_the_settings_and_who_may_change_them():
         "fraction_min_items": "lower",
         "correct_stock": "off",
         "max_stock_corrections": "lower",
+        "approvers": "subset",
     }
 
 
 def test_the_trigger_form_shows_only_what_a_run_may_change_with_the_authors_values():
     params = short_stock_params(max_cancellations=40, stock_counts="on_hand")
     assert list(params) == [n for n, s in SETTINGS.items() if s.kind == "run"]
-    assert "stock_counts" not in params and len(params) == 12
+    assert "stock_counts" not in params and len(params) == 13
     assert params["max_cancellations"].value == 40
     assert "may only lower it (the DAG's value: 40)" in params["max_cancellations"].description
     assert params["lookback_days"].value == DEFAULTS["lookback_days"] == 30

@@ -37,8 +37,8 @@ def found_with(short: list[tuple[int, int]], pending: int = 10) -> FoundPayload:
 
 def test_each_payload_has_exactly_its_declared_keys():
     found = found_with([(1, 10), (2, 10), (3, 11)])
-    # stock_corrections: only with correct_stock="lower" (NotRequired).
-    assert set(found) == keys(FoundPayload) - {"stock_corrections"}
+    # stock_corrections and decided: only with correct_stock="lower" or a ledger.
+    assert set(found) == keys(FoundPayload) - {"stock_corrections", "decided"}
     plan = plan_batches(found, PARAMS)
     assert plan and all(set(entry) == keys(PlanEntry) for entry in plan)
     outcome = outcome_payload([Outcome(1, "canceled"), Outcome(2, "failed", "E020")], dry_run=False)

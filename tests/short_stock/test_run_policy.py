@@ -24,6 +24,11 @@ AUTHOR = check_settings(
         "max_cancel_fraction": 0.3,
         "fraction_min_items": 10,
         "approval_timeout_minutes": 60,
+        "correct_stock": "lower",
+        "max_stock_corrections": 50,
+        "approvers": ["alice", "bob"],
+        "notify_emails": ["ops@example.com"],
+        "ledger_conn_id": "books",
     },
     hitl_available=True,
 )
@@ -37,6 +42,11 @@ AUTHOR_CHANGES = {
     "stock_sql": "SELECT sku, units FROM other_table",
     "stock_counts": "sellable",
     "run_may_change": ["max_cancellations"],
+    "ledger_conn_id": "airflow_db",
+    "ledger_table": "other_books",
+    "notify_emails": ["someone@elsewhere.example"],
+    "notify_smtp_conn_id": "their_smtp",
+    "notify_slack_conn_id": "their_slack",
 }
 
 # (setting, tighter, looser) around AUTHOR's value.
@@ -46,6 +56,8 @@ SAFETY = [
     ("fraction_min_items", 5, 11),
     ("approval_timeout_minutes", 30, 61),
     ("require_approval", "always", "never"),
+    ("max_stock_corrections", 10, 51),
+    ("approvers", ["alice"], ["mallory"]),
 ]
 
 
