@@ -148,9 +148,10 @@ METRICS: dict[str, Metric] = {
         Metric(
             NOTIFICATIONS,
             "counter",
-            ("kind", "channel", "outcome"),
-            "Notices sent or not (`sent`, `failed`: a notice never fails the run), by kind "
-            "(`approval_requested`, `canceled`, `trouble`) and channel (`email`, `slack`)",
+            ("conn_id", "kind", "channel", "outcome"),
+            "Notices sent or not (`sent`, `failed`: a notice never fails the run), by "
+            "connection (`all` for a run over several), kind (`approval_requested`, "
+            "`canceled`, `trouble`) and channel (`email`, `slack`)",
         ),
     )
 }
@@ -326,6 +327,9 @@ def record_stock_corrections(conn_id: str, outcomes: Iterable[Mapping[str, Any]]
 
 
 @_never_raises
-def record_notification(kind: str, channel: str, outcome: str) -> None:
-    """One notice, by kind, channel and outcome (``sent`` or ``failed``)."""
-    _send(NOTIFICATIONS, {"kind": kind, "channel": channel, "outcome": _outcome(outcome)})
+def record_notification(conn_id: str, kind: str, channel: str, outcome: str) -> None:
+    """One notice, by connection, kind, channel and outcome (``sent`` or ``failed``)."""
+    _send(
+        NOTIFICATIONS,
+        {"conn_id": conn_id, "kind": kind, "channel": channel, "outcome": _outcome(outcome)},
+    )

@@ -130,7 +130,8 @@ def test_entry_points(wheel: zipfile.ZipFile) -> None:
         "provider_info": f"{PACKAGE}.get_provider_info:get_provider_info"
     }
     assert dict(points["console_scripts"]) == {
-        "seller-center-sandbox": f"{PACKAGE}.sandbox.__main__:main"
+        "seller-center-sandbox": f"{PACKAGE}.sandbox.__main__:main",
+        "seller-center-ledger": f"{PACKAGE}.ledger.cli:main",
     }
 
 

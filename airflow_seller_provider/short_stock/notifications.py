@@ -27,6 +27,7 @@ APPROVAL, DIGEST, TROUBLE = "approval_requested", "canceled", "trouble"
 EMAIL, SLACK = "email", "slack"
 SENT, FAILED = "sent", "failed"
 PREFIX = "[Seller Center]"
+ALL = "all"
 MAX_TEXT = 30_000
 """Characters of a message's body at most (Slack refuses longer texts)."""
 
@@ -37,6 +38,8 @@ class Notice:
     subject: str
     text: str
     """Markdown."""
+    conn_id: str = ALL
+    """The connection it is about (``all``: a run over several)."""
 
     def html(self) -> str:
         from markdown_it import MarkdownIt
@@ -94,6 +97,7 @@ def approval_notice(
         APPROVAL,
         f"{PREFIX} Approval needed: {what} on {conn_id} (by {when})",
         "\n".join(lines),
+        conn_id,
     )
 
 
@@ -135,7 +139,10 @@ def digest_notice(
     if link:
         lines += ["", f"**The run:** {link}"]
     return Notice(
-        DIGEST, f"{PREFIX}{_dry(dry_run)} {dag_id}: {verb} {count} order item(s)", "\n".join(lines)
+        DIGEST,
+        f"{PREFIX}{_dry(dry_run)} {dag_id}: {verb} {count} order item(s)",
+        "\n".join(lines),
+        _about(summary),
     )
 
 
@@ -162,8 +169,17 @@ def trouble_notice(
     if link:
         lines += ["", f"**The run:** {link}"]
     return Notice(
-        TROUBLE, f"{PREFIX}{_dry(dry_run)} {dag_id}: the run needs attention", "\n".join(lines)
+        TROUBLE,
+        f"{PREFIX}{_dry(dry_run)} {dag_id}: the run needs attention",
+        "\n".join(lines),
+        _about(summary or {}),
     )
+
+
+def _about(summary: Mapping[str, Any]) -> str:
+    """The one connection a run served, else ``all``."""
+    connections = list(summary.get("connections") or {})
+    return connections[0] if len(connections) == 1 else ALL
 
 
 def send(notice: Notice, settings: Mapping[str, Any], context: Any) -> dict[str, str]:
@@ -182,7 +198,7 @@ def send(notice: Notice, settings: Mapping[str, Any], context: Any) -> dict[str,
             SLACK, notice, lambda: _slack(f"*{notice.subject}*\n{text}", str(slack), context)
         )
     for channel, outcome in outcomes.items():
-        record_notification(notice.kind, channel, outcome)
+        record_notification(notice.conn_id, notice.kind, channel, outcome)
     return outcomes
 
 

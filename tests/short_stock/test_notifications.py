@@ -202,7 +202,7 @@ def test_a_channel_that_fails_never_fails_anything(servers, caplog, monkeypatch)
     sent: list[tuple[str, str, str]] = []
     monkeypatch.setattr(
         "airflow_seller_provider.metrics.record_notification",
-        lambda kind, channel, outcome: sent.append((kind, channel, outcome)),
+        lambda conn_id, kind, channel, outcome: sent.append((kind, channel, outcome)),
     )
     notice = trouble_notice(None, "boom", dag_id="shop", link=None, dry_run=False)
     assert send(notice, SETTINGS, context()) == {"email": FAILED, "slack": SENT}
