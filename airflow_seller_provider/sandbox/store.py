@@ -60,8 +60,12 @@ DEFAULT_NEGATIVE_STOCK = CLAMP
 ``run_sandbox`` and its fixture all take it from here). The live API's behaviour is not
 documented; the official PHP SDK's ``BusinessUnit`` model refuses a ``Stock`` below zero
 and its factory drops such a unit, so "never negative" is the strongest evidence there is
-(sandbox README, "Stock below zero")."""
+(sandbox README, "The official PHP SDK")."""
 CANCEL_SCOPES = ("item", "package")
+DEFAULT_PRICE = "1000.00"
+"""A loaded product's price when the state gives none: above 0, because the official PHP
+SDK refuses a ``BusinessUnit`` whose ``Price`` is not (and drops the unit, as for a
+negative ``Stock``; sandbox README, "The official PHP SDK")."""
 OWN_WAREHOUSE = "Own Warehouse"
 ORDER_SHIPPING_TYPES = ("Dropshipping", "Cross docking", OWN_WAREHOUSE)
 MAX_ERROR_DETAILS = 50
@@ -792,7 +796,7 @@ def _product(entry: dict[str, Any]) -> dict[str, Any]:
         "seller_sku": sku,
         "shop_sku": _text(entry, "shop_sku", sku),
         "name": _text(entry, "name", sku),
-        "price": _text(entry, "price", "0.00"),
+        "price": _text(entry, "price", DEFAULT_PRICE),
         "status": _text(entry, "status", "active"),
         "quantity": {unit: levels[unit] for unit in BUSINESS_UNITS if unit in levels},
     }
