@@ -160,7 +160,10 @@ def main() -> int:
             print(f"airflow dags test exited {code}", file=sys.stderr)
             return code
         if "none is below zero" in text:
-            print("  Nothing is short there: its Stock already excludes the reserved units.")
+            print(
+                "  Nothing is short there: its Stock already excludes the reserved units "
+                "(and never reads below 0)."
+            )
 
         print("\n2. The DAG on the warehouse (stock_source=sql, stock_conn_id=warehouse_db):",
               flush=True)  # fmt: skip

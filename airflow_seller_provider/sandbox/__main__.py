@@ -16,7 +16,12 @@ from pathlib import Path
 from airflow_seller_provider.sandbox.faults import ALL_KINDS
 from airflow_seller_provider.sandbox.seed import BUSINESS_UNITS, seed_state
 from airflow_seller_provider.sandbox.server import SandboxServer
-from airflow_seller_provider.sandbox.store import CANCEL_SCOPES, NEGATIVE_STOCK, Store
+from airflow_seller_provider.sandbox.store import (
+    CANCEL_SCOPES,
+    DEFAULT_NEGATIVE_STOCK,
+    NEGATIVE_STOCK,
+    Store,
+)
 
 DEFAULT_USER_ID = "sandbox@example.com"
 DEFAULT_API_KEY = "sandbox-api-key"
@@ -79,8 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     add(
         "--negative-stock",
         choices=NEGATIVE_STOCK,
-        default="show",
-        help="report a stock below zero as is (show, default) or as 0 (clamp)",
+        default=DEFAULT_NEGATIVE_STOCK,
+        help="report a stock below zero as 0 (clamp) or as is (show); "
+        f"default {DEFAULT_NEGATIVE_STOCK}",
     )
     add(
         "--cancel-scope",

@@ -245,10 +245,15 @@ def get_products(ctx: Context) -> Result:
 
 
 def _filter(product: dict[str, Any], stock: dict[str, int], name: str) -> bool:
+    """GetProducts' ``Filter``: the values the official PHP SDK names (its
+    ``ProductFilters``). Every sandbox product has an image and passed quality control, so
+    ``image-missing``, ``pending`` and ``rejected`` keep none; any other value keeps all."""
     if name in ("live", "active"):
         return product["status"] == "active"
-    if name == "inactive":
-        return product["status"] != "active"
+    if name in ("inactive", "deleted"):
+        return product["status"] == name
+    if name in ("image-missing", "pending", "rejected"):
+        return False
     if name == "sold-out":
         return all(level <= 0 for level in stock.values())
     return True

@@ -22,8 +22,8 @@ business unit (seed, ``UpdateStock``); a unit missing from it means the product 
 business unit. Every pending item the seller ships (item ``shipping_type`` not
 ``Fulfillment``) reserves one unit of its order's own business unit (``operator_code``); a
 cancel releases it, ``ready_to_ship`` deducts it from ``quantity``. The reported stock
-(GetProducts' Stock, GetStock's Quantity) is ``quantity - reserved``, clamped at 0 when the
-store's ``negative_stock`` is ``"clamp"``. ``snapshot()`` shows it as a read-only ``stock``
+(GetProducts' Stock, GetStock's Quantity) is ``quantity - reserved``, clamped at 0 unless the
+store's ``negative_stock`` is ``"show"``. ``snapshot()`` shows it as a read-only ``stock``
 next to ``quantity``; a loaded ``stock`` next to ``quantity`` is ignored, and an old state
 whose product has only ``stock`` takes it as ``quantity``.
 
@@ -53,8 +53,19 @@ from airflow_seller_provider.sandbox.seed import BUSINESS_UNITS, FAILURE_REASONS
 ROLES = ("admin", "read_only")
 SHORTAGE = "SHORTAGE"
 FULFILLMENT = "fulfillment"
-NEGATIVE_STOCK = ("show", "clamp")
+SHOW, CLAMP = "show", "clamp"
+NEGATIVE_STOCK = (SHOW, CLAMP)
+DEFAULT_NEGATIVE_STOCK = CLAMP
+"""How a stock below zero is reported unless told otherwise (the CLI, ``Store``,
+``run_sandbox`` and its fixture all take it from here). The live API's behaviour is not
+documented; the official PHP SDK's ``BusinessUnit`` model refuses a ``Stock`` below zero
+and its factory drops such a unit, so "never negative" is the strongest evidence there is
+(sandbox README, "The official PHP SDK")."""
 CANCEL_SCOPES = ("item", "package")
+DEFAULT_PRICE = "1000.00"
+"""A loaded product's price when the state gives none: above 0, because the official PHP
+SDK refuses a ``BusinessUnit`` whose ``Price`` is not (and drops the unit, as for a
+negative ``Stock``; sandbox README, "The official PHP SDK")."""
 OWN_WAREHOUSE = "Own Warehouse"
 ORDER_SHIPPING_TYPES = ("Dropshipping", "Cross docking", OWN_WAREHOUSE)
 MAX_ERROR_DETAILS = 50
@@ -86,8 +97,9 @@ class Store:
     """Thread-safe: readers and the writer hold ``lock`` briefly; user look-ups need none
     (the user table is replaced, never changed in place).
 
-    ``negative_stock``: ``"show"`` reports ``quantity - reserved`` as is (below zero when the
-    declared quantity is under the reservations), ``"clamp"`` reports ``max(0, ...)``.
+    ``negative_stock``: ``"clamp"`` (the default) reports ``max(0, quantity - reserved)``,
+    ``"show"`` reports ``quantity - reserved`` as is (below zero when the declared quantity
+    is under the reservations).
     ``cancel_scope``: ``"item"`` cancels the one item, ``"package"`` also its pending,
     seller-shipped siblings of the same ``package_id``."""
 
@@ -95,7 +107,7 @@ class Store:
         self,
         state: dict[str, Any],
         *,
-        negative_stock: str = "show",
+        negative_stock: str = DEFAULT_NEGATIVE_STOCK,
         cancel_scope: str = "item",
     ) -> None:
         self.lock = threading.RLock()
@@ -265,7 +277,7 @@ class Store:
                 unit: quantity - reserved[(unit, sku)]
                 for unit, quantity in product["quantity"].items()
             }
-            if self._negative_stock == "clamp":
+            if self._negative_stock == CLAMP:
                 stock = {unit: max(0, value) for unit, value in stock.items()}
             return stock
 
@@ -784,7 +796,7 @@ def _product(entry: dict[str, Any]) -> dict[str, Any]:
         "seller_sku": sku,
         "shop_sku": _text(entry, "shop_sku", sku),
         "name": _text(entry, "name", sku),
-        "price": _text(entry, "price", "0.00"),
+        "price": _text(entry, "price", DEFAULT_PRICE),
         "status": _text(entry, "status", "active"),
         "quantity": {unit: levels[unit] for unit in BUSINESS_UNITS if unit in levels},
     }

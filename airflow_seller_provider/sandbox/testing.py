@@ -23,7 +23,7 @@ from urllib.parse import quote, urlencode
 
 from airflow_seller_provider.sandbox.seed import seed_state
 from airflow_seller_provider.sandbox.server import _UNSET, SandboxServer
-from airflow_seller_provider.sandbox.store import Store
+from airflow_seller_provider.sandbox.store import DEFAULT_NEGATIVE_STOCK, Store
 
 __all__ = ["Sandbox", "run_sandbox", "seller_center_sandbox"]
 
@@ -59,7 +59,7 @@ class Sandbox:
 
     @property
     def negative_stock(self) -> str:
-        """``"show"`` or ``"clamp"``: how a stock below zero is reported (settable)."""
+        """``"clamp"`` (default) or ``"show"``: how a stock below zero is reported (settable)."""
         return self.server.store.negative_stock
 
     @negative_stock.setter
@@ -181,7 +181,7 @@ def run_sandbox(
     host: str = "127.0.0.1",
     business_unit: str = "FACL",
     business_units: tuple[str, ...] | list[str] | None = None,
-    negative_stock: str = "show",
+    negative_stock: str = DEFAULT_NEGATIVE_STOCK,
     cancel_scope: str = "item",
 ) -> Iterator[Sandbox]:
     """Serve a sandbox on a free port from a thread; stop it on exit.
@@ -189,8 +189,9 @@ def run_sandbox(
     ``state``: None seeds from ``seed``/``orders``; a dict is loaded as is; a path is loaded
     if the file exists (else seeded) and the final state is saved there on exit.
     ``business_unit``: the seller's default unit; ``business_units``: the units it sells in
-    (default all three); ``negative_stock``: ``"show"`` or ``"clamp"``; ``cancel_scope``:
-    ``"item"`` or ``"package"``."""
+    (default all three); ``negative_stock``: ``"clamp"`` (default: no Stock below zero, as
+    the official SDK expects) or ``"show"`` (for tests of the rule's sellable path);
+    ``cancel_scope``: ``"item"`` or ``"package"``."""
     path = None
     if state is None or isinstance(state, str | os.PathLike):
         path = Path(state) if state is not None else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import quote
 
 from airflow_seller_provider.client.models import ORDER_ITEM_STATUSES
 from airflow_seller_provider.sandbox.dates import local_text
@@ -182,7 +183,10 @@ def product(product: dict[str, Any], stock: dict[str, int]) -> dict[str, Any]:
         "ProductId": sku,
         "Url": None,
         "MainImage": None,
-        "Images": {"Image": [f"https://static.sandbox.invalid/p/{product['shop_sku']}.jpg"]},
+        # Percent-encoded: the official PHP SDK drops a product whose image is not a valid URL.
+        "Images": {
+            "Image": [f"https://static.sandbox.invalid/p/{quote(product['shop_sku'], safe='')}.jpg"]
+        },
         "Description": product.get("description") or product["name"],
         "TaxClass": "IVA 19%",
         "Brand": product.get("brand") or "GENERIC",

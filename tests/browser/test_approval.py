@@ -83,8 +83,13 @@ T = TypeVar("T")
 @pytest.fixture(scope="module")
 def shop() -> Iterator[Sandbox]:
     """The sandbox the DAG cancels in; its seeded state is restored before each scenario."""
+    # "show": the short items are on Seller Center's own stock, below zero (default: clamped)
     with run_sandbox(
-        user_id=USER_ID, api_key=secrets.token_urlsafe(16), orders=ORDERS, seed=SEED
+        user_id=USER_ID,
+        api_key=secrets.token_urlsafe(16),
+        orders=ORDERS,
+        seed=SEED,
+        negative_stock="show",
     ) as running:
         yield running
 

@@ -58,6 +58,28 @@ def seller_center_figures(state: dict[str, Any], user_id: str) -> dict[tuple[str
     }
 
 
+def declared_less_reserved(state: dict[str, Any], user_id: str) -> dict[tuple[str, str], int]:
+    """Per (unit, SKU) of the user's seller: the declared quantity less the units its
+    pending, seller-shipped items of that unit hold, worked out here from the state (not the
+    sandbox's derived ``stock``): what a sandbox run with ``negative_stock="show"`` reports,
+    below zero where the SKU is oversold, whatever the sandbox's own mode."""
+    seller = main_seller_id(state, user_id)
+    held: dict[tuple[str, str], int] = {}
+    for order in state["orders"]:
+        if order["seller_id"] != seller:
+            continue
+        for item in order["items"]:
+            if item["status"] == "pending" and item["shipping_type"].lower() != "fulfillment":
+                key = (str(order["operator_code"]).upper(), item["sku"])
+                held[key] = held.get(key, 0) + 1
+    return {
+        (unit, p["seller_sku"]): int(quantity) - held.get((unit, p["seller_sku"]), 0)
+        for p in state["products"]
+        if p["seller_id"] == seller
+        for unit, quantity in p["quantity"].items()
+    }
+
+
 def competing_items(
     state: dict[str, Any], user_id: str
 ) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:

@@ -32,6 +32,9 @@ pytestmark = pytest.mark.slow
 needs_hitl = pytest.mark.skipif(not HITL_AVAILABLE, reason="human-in-the-loop needs Airflow 3.1+")
 
 SEED, ORDERS = 5, 120
+# Every run here needs short items on Seller Center's own stock, i.e. its figures below zero:
+# the default sandbox clamps them at 0 (as the official SDK expects), so each asks for "show".
+SHOW = "show"
 
 
 def short_by_unit(state: dict, predicted: set[int]) -> Counter[str]:
@@ -47,7 +50,7 @@ def tripping_conf(predicted: set[int], **extra: object) -> dict[str, object]:
 
 @needs_hitl
 def test_approve_cancels_exactly_the_planned_items(airflow_db):
-    with run_sandbox(seed=SEED, orders=ORDERS) as sandbox:
+    with run_sandbox(seed=SEED, orders=ORDERS, negative_stock=SHOW) as sandbox:
         before = sandbox.state()
         predicted = expected_short(before, sandbox.user_id)
         code, log, seen = run_dag_answering(
@@ -76,7 +79,7 @@ def test_approve_cancels_exactly_the_planned_items(airflow_db):
 
 @needs_hitl
 def test_reject_cancels_nothing_and_fails_the_run(airflow_db):
-    with run_sandbox(seed=SEED, orders=ORDERS) as sandbox:
+    with run_sandbox(seed=SEED, orders=ORDERS, negative_stock=SHOW) as sandbox:
         before = sandbox.state()
         predicted = expected_short(before, sandbox.user_id)
         code, log, seen = run_dag_answering(
@@ -93,7 +96,7 @@ def test_reject_cancels_nothing_and_fails_the_run(airflow_db):
 
 @needs_hitl
 def test_no_answer_in_time_cancels_nothing(airflow_db):
-    with run_sandbox(seed=SEED, orders=ORDERS) as sandbox:
+    with run_sandbox(seed=SEED, orders=ORDERS, negative_stock=SHOW) as sandbox:
         before = sandbox.state()
         predicted = expected_short(before, sandbox.user_id)
         conf = tripping_conf(predicted, approval_timeout_minutes=0.05)  # 3 s
@@ -107,7 +110,7 @@ def test_no_answer_in_time_cancels_nothing(airflow_db):
 
 @needs_hitl
 def test_always_asks_even_within_the_limits(airflow_db):
-    with run_sandbox(seed=4, orders=20) as sandbox:
+    with run_sandbox(seed=4, orders=20, negative_stock=SHOW) as sandbox:
         before = sandbox.state()
         predicted = expected_short(before, sandbox.user_id)
         assert 0 < len(predicted) < 20  # within the brake's limits
@@ -120,7 +123,7 @@ def test_always_asks_even_within_the_limits(airflow_db):
 
 
 def test_never_fails_at_the_brake_without_asking(airflow_db):
-    with run_sandbox(seed=SEED, orders=ORDERS) as sandbox:
+    with run_sandbox(seed=SEED, orders=ORDERS, negative_stock=SHOW) as sandbox:
         before = sandbox.state()
         predicted = expected_short(before, sandbox.user_id)
         code, log = run_dag(
@@ -136,7 +139,7 @@ def test_never_fails_at_the_brake_without_asking(airflow_db):
 
 @pytest.mark.skipif(HITL_AVAILABLE, reason="Airflow 2.11 / 3.0 only: no human-in-the-loop")
 def test_without_hitl_always_is_refused_and_on_brake_fails(airflow_db):
-    with run_sandbox(seed=SEED, orders=ORDERS) as sandbox:
+    with run_sandbox(seed=SEED, orders=ORDERS, negative_stock=SHOW) as sandbox:
         before = sandbox.state()
         predicted = expected_short(before, sandbox.user_id)
         sandbox.clear_requests_log()
@@ -150,7 +153,7 @@ def test_without_hitl_always_is_refused_and_on_brake_fails(airflow_db):
 
 
 def test_dry_run_writes_the_report(airflow_db):
-    with run_sandbox(seed=SEED, orders=ORDERS) as sandbox:
+    with run_sandbox(seed=SEED, orders=ORDERS, negative_stock=SHOW) as sandbox:
         before = sandbox.state()
         predicted = expected_short(before, sandbox.user_id)
         code, log = run_dag(sandbox.airflow_conn_json(), tripping_conf(predicted, dry_run=True))

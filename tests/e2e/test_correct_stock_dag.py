@@ -254,6 +254,9 @@ def test_faults_during_update_stock_set_nothing_twice_and_a_retry_finishes(airfl
             failing["left"] -= 1
             raise internal_error()
 
+    # "show": every figure is known before the cancels, so each unit's corrections go in one
+    # UpdateStock (clamped, the hidden SKUs are set again after the cancels, in a second
+    # call: test_lower_where_the_api_clamps_at_zero).
     with run_sandbox(seed=5, orders=120, negative_stock="show") as sandbox:
         figures, kinds = mixed_warehouse(sandbox)
         state = sandbox.state()

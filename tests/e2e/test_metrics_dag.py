@@ -158,8 +158,9 @@ def test_one_run_over_three_connections_sends_each_ones_own(airflow_db, statsd):
             rate_limit=10,
             fault_rate=0.08,
             fault_kinds=("E006", "HTTP_503", "drop"),
+            negative_stock="show",  # short items on Seller Center's own stock
         ) as busy,
-        run_sandbox(seed=11, orders=60) as calm,
+        run_sandbox(seed=11, orders=60, negative_stock="show") as calm,
     ):
         sandboxes = {"sc_busy": busy, "sc_calm": calm}
         before = {conn: sb.state() for conn, sb in sandboxes.items()}
@@ -257,7 +258,7 @@ def test_one_run_over_three_connections_sends_each_ones_own(airflow_db, statsd):
     not dag_records_plan_metrics(), reason="the example DAG does not send brake trips yet"
 )
 def test_a_brake_trip_is_counted(airflow_db, statsd):
-    with run_sandbox(seed=5, orders=120) as sandbox:
+    with run_sandbox(seed=5, orders=120, negative_stock="show") as sandbox:
         drop_declared_stock(sandbox)
         # never: fail at the brake (on_brake would ask a person on Airflow 3.1+).
         code, log = run_dag(sandbox.airflow_conn_json(), settings={"require_approval": "never"})

@@ -19,6 +19,7 @@ from airflow_seller_provider.sandbox.testing import run_sandbox
 
 from .helpers import (
     SELLER_SHIPS,
+    declared_less_reserved,
     expected_short,
     main_seller_id,
     newly_canceled,
@@ -136,21 +137,25 @@ def test_csv_file_through_object_storage(airflow_db, tmp_path):
 
 
 def test_package_scope(airflow_db):
-    with run_sandbox(seed=7, orders=150, cancel_scope="package") as sandbox:
+    # Seller Center's own stock, below zero where oversold ("show": the default clamps).
+    with run_sandbox(seed=7, orders=150, cancel_scope="package", negative_stock="show") as sandbox:
         state = sandbox.state()
         expected = expected_short(state, sandbox.user_id, scope="package")
         run_twice_and_check(sandbox, {}, expected, "dag-package", extra={"cancel_scope": "package"})
 
 
 def test_clamped_seller_center_stock_cancels_nothing_and_says_where_to_look(airflow_db):
-    with run_sandbox(seed=3, orders=120, negative_stock="clamp") as sandbox:
+    # The default sandbox clamps (as the official SDK expects): SKUs oversold in Seller
+    # Center read 0, never below, so its own stock shows no shortage, and the run says why.
+    with run_sandbox(seed=3, orders=120) as sandbox:
         before = sandbox.state()
+        assert min(declared_less_reserved(before, sandbox.user_id).values()) < 0, "oversold"
         assert expected_short(before, sandbox.user_id, counts="sellable") == set()
         code, log = run_dag(sandbox.airflow_conn_json())
         assert code == 0, save_log(log, "dag-clamp")
         assert sandbox.state()["orders"] == before["orders"]
         assert summary_from_log(log)["short"] == 0
-        assert "stock_source='sql'" in log
+        assert "none is below zero" in log and "stock_source='sql'" in log
 
 
 def test_a_bad_warehouse_row_cancels_nothing(airflow_db, tmp_path):

@@ -81,6 +81,7 @@ def fault_run(request: pytest.FixtureRequest, airflow_db: Path) -> FaultRun:
         fault_rate=FAULT_RATE,
         fault_delay_s=3,
         fault_kinds=None,  # every kind, "lost" included
+        negative_stock="show",  # short items on Seller Center's own stock (default: clamped)
     ) as sandbox:
         before = sandbox.state()
         predicted = expected_short(before, sandbox.user_id)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -15,6 +16,7 @@ import requests
 
 from airflow_seller_provider.sandbox.testing import Sandbox, run_sandbox
 
+from ..e2e.helpers import declared_less_reserved
 from .helpers import Client, as_list, items_by_id
 
 USER, KEY = "stock@example.com", "stock-key"
@@ -79,6 +81,8 @@ STATE: dict[str, Any] = {
 
 @pytest.fixture
 def exact() -> Iterator[Sandbox]:
+    """STATE on the default sandbox (a stock below zero reported as 0); a test whose point
+    is the figure below zero sets ``negative_stock = "show"`` itself."""
     with run_sandbox(user_id=USER, api_key=KEY, state=copy.deepcopy(STATE)) as sandbox:
         yield sandbox
 
@@ -117,6 +121,7 @@ def quantities(sandbox: Sandbox) -> dict[str, dict[str, int]]:
 def test_stock_is_quantity_less_the_reservations_of_the_orders_own_unit(
     exact: Sandbox, api: Client
 ):
+    exact.negative_stock = "show"  # the arithmetic, below zero included, is the point
     # Fulfillment (31) and delivered (14) items hold nothing; C lacks FACL and FACO
     expected = {"A": {"facl": -1, "faco": 4}, "B": {"facl": 2}, "C": {"fape": 0}}
     assert products_stock(api) == expected
@@ -131,18 +136,20 @@ def test_stock_is_quantity_less_the_reservations_of_the_orders_own_unit(
     )
 
 
-def test_clamp_reports_zero_instead_of_a_negative_stock(exact: Sandbox, api: Client):
-    exact.negative_stock = "clamp"
-    assert products_stock(api)["A"] == {"facl": 0, "faco": 4}
+def test_by_default_a_stock_below_zero_is_reported_as_zero(exact: Sandbox, api: Client):
+    assert exact.negative_stock == "clamp"
+    assert products_stock(api)["A"] == {"facl": 0, "faco": 4}  # 1 declared, 2 reserved
     assert exact.stock("A") == {"FACL": 0, "FACO": 4}
     assert quantities(exact)["A"] == {"FACL": 1, "FACO": 5}  # the declared figure is kept
+    exact.negative_stock = "show"
+    assert products_stock(api)["A"] == {"facl": -1, "faco": 4}
     with pytest.raises(ValueError):
         exact.negative_stock = "hide"
     with run_sandbox(
-        user_id=USER, api_key=KEY, state=copy.deepcopy(STATE), negative_stock="clamp"
-    ) as clamped:
-        assert Client(clamped.url, USER, KEY).call("GetStock").ok
-        assert clamped.stock("A")["FACL"] == 0
+        user_id=USER, api_key=KEY, state=copy.deepcopy(STATE), negative_stock="show"
+    ) as shown:
+        assert Client(shown.url, USER, KEY).call("GetStock").ok
+        assert shown.stock("A")["FACL"] == -1
 
 
 def test_sold_out_filter_uses_the_reported_stock(exact: Sandbox, api: Client):
@@ -157,12 +164,15 @@ def test_sold_out_filter_uses_the_reported_stock(exact: Sandbox, api: Client):
 
 
 def test_a_cancel_releases_its_unit(exact: Sandbox, api: Client):
+    exact.negative_stock = "show"  # -1 -> 0: a clamped 0 -> 0 would hide the release
+    assert products_stock(api)["A"] == {"facl": -1, "faco": 4}
     assert api.cancel(11).ok
     assert products_stock(api)["A"] == {"facl": 0, "faco": 4}
     assert quantities(exact)["A"] == {"FACL": 1, "FACO": 5}
 
 
 def test_ready_to_ship_deducts_the_unit_from_the_quantity(exact: Sandbox, api: Client):
+    exact.negative_stock = "show"  # Stock stays -1: a clamped 0 would hide a change
     exact.set_ready_to_ship([11, 31])
     state = exact.state()
     items = items_by_id(state)
@@ -193,7 +203,7 @@ def test_ready_to_ship_endpoint(exact: Sandbox, api: Client):
 
 
 def test_seeded_shortages_show_below_zero_in_each_unit():
-    with run_sandbox(seed=5, orders=150) as sandbox:
+    with run_sandbox(seed=5, orders=150, negative_stock="show") as sandbox:
         client = Client(sandbox.url, sandbox.user_id, sandbox.api_key)
         stock = products_stock(client)
         negative = Counter(unit for units in stock.values() for unit, v in units.items() if v < 0)
@@ -219,6 +229,55 @@ def test_seeded_shortages_show_below_zero_in_each_unit():
         assert all(v >= 0 for units in products_stock(client).values() for v in units.values())
 
 
+def _stock_figures(reply: Any) -> dict[tuple[str, str], str]:
+    """(unit, SKU) -> the text of each GetProducts ``BusinessUnits/BusinessUnit/Stock`` or
+    GetStock ``Warehouses/Warehouse/Quantity`` of an answer, read from its own format."""
+    figures: dict[tuple[str, str], str] = {}
+    if reply.headers["Content-Type"].startswith("application/xml"):
+        for product in ET.fromstring(reply.content).iterfind("Body/Products/Product"):
+            sku = product.findtext("SellerSku") or ""
+            for path, field in (("BusinessUnits/BusinessUnit", "Stock"),
+                                ("Warehouses/Warehouse", "Quantity")):  # fmt: skip
+                for place in product.iterfind(path):
+                    unit = (place.findtext("OperatorCode") or "").upper()
+                    figures[(unit, sku)] = place.findtext(field) or ""
+        return figures
+    products = json.loads(reply.content)["SuccessResponse"]["Body"]["Products"]
+    for product in as_list(products["Product"] if products else ""):
+        units = product.get("BusinessUnits") or {}
+        places = product.get("Warehouses") or {}
+        for place, field in [(u, "Stock") for u in as_list(units.get("BusinessUnit"))] + [
+            (w, "Quantity") for w in as_list(places.get("Warehouse"))
+        ]:
+            figures[(place["OperatorCode"].upper(), product["SellerSku"])] = place[field]
+    return figures
+
+
+@pytest.mark.parametrize("fmt", ["XML", "JSON"])
+def test_the_default_sandbox_never_sends_a_negative_stock(fmt: str):
+    """The official PHP SDK (LinioIT/seller-center-sdk, gsc-master) refuses a BusinessUnit
+    whose Stock is below zero and drops it: by default the sandbox never sends one, though
+    the seed oversells SKUs in every unit."""
+    with run_sandbox(seed=5, orders=150) as sandbox:
+        oversold = {
+            key
+            for key, figure in declared_less_reserved(sandbox.state(), sandbox.user_id).items()
+            if figure < 0
+        }
+        assert {unit for unit, _ in oversold} == {"FACL", "FACO", "FAPE"}
+        client = Client(sandbox.url, sandbox.user_id, sandbox.api_key, fmt=fmt)
+        skus = json.dumps(sorted({sku for _, sku in oversold}))
+        for action in ("GetProducts", "GetStock"):
+            for params in ({}, {"SkuSellerList": skus}):
+                reply = client.call(action, **params)
+                assert reply.ok, reply.message
+                assert reply.headers["Content-Type"].startswith(f"application/{fmt.lower()}")
+                figures = _stock_figures(reply)
+                assert oversold <= set(figures), (action, params)
+                assert all(text.isdigit() for text in figures.values()), (action, params)
+                assert {figures[key] for key in oversold} == {"0"}
+
+
 # -- GetStock ----------------------------------------------------------------------------
 def test_get_stock_shape(exact: Sandbox, api: Client):
     reply = api.call("GetStock")
@@ -230,7 +289,7 @@ def test_get_stock_shape(exact: Sandbox, api: Client):
             "FacilityId": "GSC-FACL-S1",
             "SellerWarehouseId": "S1-FACL-WH",
             "OperatorCode": "facl",
-            "Quantity": "-1",
+            "Quantity": "0",  # 1 declared, 2 reserved: clamped by default
         },
         {
             "FacilityId": "GSC-FACO-S1",
@@ -239,9 +298,9 @@ def test_get_stock_shape(exact: Sandbox, api: Client):
             "Quantity": "4",
         },
     ]
-    exact.negative_stock = "clamp"
+    exact.negative_stock = "show"
     first = as_list(api.call("GetStock", fmt="JSON").body["Products"]["Product"])[0]
-    assert first["Warehouses"]["Warehouse"][0]["Quantity"] == "0"
+    assert first["Warehouses"]["Warehouse"][0]["Quantity"] == "-1"
 
 
 def test_get_stock_paging_and_sku_list(api: Client):
@@ -306,7 +365,7 @@ def test_update_stock_sets_the_quantity_of_the_user_agents_unit(exact: Sandbox, 
         "B": {"FACL": 3, "FACO": 0},  # B now has a FACO unit
         "C": {"FAPE": 1},
     }
-    assert products_stock(api)["A"] == {"facl": -1, "faco": 6}  # 7 less 21's reservation
+    assert products_stock(api)["A"] == {"facl": 0, "faco": 6}  # 7 less 21's reservation
     log = exact.requests_log()[-2]
     assert (log["action"], log["verdict"]) == ("UpdateStock", "ok")
 

@@ -122,6 +122,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
                     api_key=key,
                     seed=SEED_BASE + n,
                     orders=ORDERS,
+                    negative_stock="show",  # shortages on Seller Center's own stock
                 )
             )
         connections = {cid: sb.airflow_conn_json() for cid, sb in sandboxes.items()}

@@ -8,10 +8,10 @@ import types
 import pytest
 
 from airflow_seller_provider.sandbox.testing import run_sandbox
-from airflow_seller_provider.short_stock.find import find_short
+from airflow_seller_provider.short_stock.find import NO_SHORTAGE_VISIBLE, find_short
 from airflow_seller_provider.short_stock.plan import batch_by_order, check_brake
 
-from ..e2e.helpers import expected_short
+from ..e2e.helpers import declared_less_reserved, expected_short
 from ..support import sandbox_client
 
 
@@ -21,7 +21,8 @@ def client_for(sandbox):
 
 @pytest.mark.parametrize("seed", [2, 9])
 def test_find_short_matches_the_expectation_on_the_sandbox(seed):
-    with run_sandbox(seed=seed, orders=150) as sandbox:
+    # The rule's sellable path: Seller Center's figures below zero (not the default).
+    with run_sandbox(seed=seed, orders=150, negative_stock="show") as sandbox:
         state = sandbox.state()
         predicted = expected_short(state, sandbox.user_id)
         assert predicted, "the seed declares quantities below the reservations"
@@ -41,11 +42,19 @@ def test_find_short_matches_the_expectation_on_the_sandbox(seed):
     assert len(units) > 1, "the seed's shortages span business units"
 
 
-def test_clamped_seller_center_stock_shows_no_shortage_and_says_so():
-    with run_sandbox(seed=2, orders=80, negative_stock="clamp") as sandbox:
+def test_the_default_sandbox_shows_no_shortage_in_seller_center_stock_and_says_why():
+    """The default sandbox clamps as the official SDK expects: the seed's SKUs declared
+    under their reservations read 0, so Seller Center's own stock finds nothing short and
+    the note names the warehouse sources."""
+    with run_sandbox(seed=2, orders=80) as sandbox:
+        figures = declared_less_reserved(sandbox.state(), sandbox.user_id)
         result = find_short(client_for(sandbox), lookback_days=30)
+    oversold = {key for key, figure in figures.items() if figure < 0} & set(result.stock.units)
+    assert oversold, "the seed declares quantities below the reservations"
+    assert {result.stock.units[key] for key in oversold} == {0}
+    assert not result.stock.any_negative
     assert result.decision.short == []
-    assert result.note is not None and "stock_source='sql'" in result.note
+    assert result.note == NO_SHORTAGE_VISIBLE and "stock_source='sql'" in result.note
 
 
 def test_a_callable_stock_source_replaces_seller_center_stock(monkeypatch):
