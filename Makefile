@@ -11,7 +11,7 @@ VENV2 := .venv-airflow2
 BIN2 := $(VENV2)/bin
 LOCK2 := requirements/airflow2-lock.txt
 
-.PHONY: readme venv venv-airflow2 typecheck test test-unit test-airflow2 test-all lint format demo bench lock clean test-distributed test-faults dist-debs test-browser test-scale dist test-dist docs
+.PHONY: venv venv-airflow2 typecheck test test-unit test-airflow2 test-all lint format demo bench lock clean test-distributed test-faults dist-debs test-browser test-scale dist test-dist docs
 
 # The suite runs on two workers (pytest-xdist), each with its own Airflow home and metadata
 # DB (tests/conftest.py); worksteal keeps both busy when the long DAG runs come last.
@@ -157,8 +157,6 @@ format: venv
 	$(BIN)/ruff check --fix $(SRC)
 
 # The README's settings table, from the one definition (airflow_seller_provider/short_stock/settings.py).
-readme: venv
-	$(BIN)/python scripts/readme_settings.py
 
 demo: venv
 	$(BIN)/python scripts/demo.py

@@ -2,7 +2,7 @@
 
 The whole workflow is the provider's task group ``short_stock_cancellation``; this file
 only schedules it and gives its settings a trigger form. Embed the same group in your own
-DAG to run it after your own tasks (README, "The short-stock task group").
+DAG to run it after your own tasks (docs/workflow.md).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ or `package.module:callable`. `stock_counts`: `on_hand` or `sellable`.
 **Run it safely:** trigger it once with `{"dry_run": true}` and read the summary's report.
 
 **What a run may change:** the trigger form's settings; the safety ones only in the safer
-direction. The data sources and connections are the author's (README, "Security model"):
+direction. The data sources and connections are the author's (docs/workflow.md, "Security model"):
 set them in `[seller_center] short_stock_settings` or in a copy of this file.
 """
 

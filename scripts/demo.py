@@ -78,7 +78,7 @@ def write_warehouse(path: Path, demand: Counter[tuple[str, str]]) -> dict[tuple[
 
 def run_dag(env: dict, home: Path, name: str, settings: dict) -> tuple[int, str]:
     """``airflow dags test`` with the deployment's short-stock ``settings`` (the stock source
-    is the DAG author's, not a run's conf: README, "Security model")."""
+    is the DAG author's, not a run's conf: docs/workflow.md, "Security model")."""
     log_path = home / f"{name}.log"
     env = {**env, "AIRFLOW__SELLER_CENTER__SHORT_STOCK_SETTINGS": json.dumps(settings)}
     with log_path.open("w") as log:

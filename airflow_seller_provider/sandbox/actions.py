@@ -1,6 +1,6 @@
 """One function per API call, reading or changing the store.
 
-Choices where the public documentation is silent (documented in the README):
+Choices where the public documentation is silent (documented in the sandbox's README):
 - GetOrders: Limit 1..1000, default 100; Offset >= 0; default sort ``created_at`` ASC, ties
   by OrderId (the same order with DESC reversed), so paging by Offset never skips or repeats;
   with ``Version=2.0`` the default sort is ``updated_at``; date bounds are inclusive;

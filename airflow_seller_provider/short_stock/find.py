@@ -41,7 +41,7 @@ NO_SHORTAGE_VISIBLE = (
     "units reserved by pending orders) and none is below zero, so they show no shortage. "
     "Units sold through another channel show only in your warehouse's count: plug it in "
     "with stock_source='sql' (+ stock_conn_id, stock_sql), a CSV/JSON file URI, or "
-    "'package.module:callable' (see the README, 'Where stock comes from')."
+    "'package.module:callable' (see docs/stock.md, 'Where stock comes from')."
 )
 
 

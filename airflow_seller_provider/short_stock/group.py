@@ -7,7 +7,7 @@ task (``refresh >> short_stock_cancellation(...) >> notify``) and can be used se
 in one DAG under different ``group_id``s: every task id and XCom read is the group's own.
 
 The settings are checked when the DAG file is parsed; at run time a run's params and conf
-may change them only as ``run_policy`` allows (the README's "Security model").
+may change them only as ``run_policy`` allows (docs/workflow.md, "Security model").
 """
 
 from __future__ import annotations

@@ -77,7 +77,8 @@ def run_settings(
                 f"{name} is set by the DAG's author ({author[name]!r}); a run's conf cannot "
                 f"change it (this run asked for {show_value(value)}). Whoever deploys the DAG may "
                 "change it in short_stock_cancellation(...) or [seller_center] "
-                "short_stock_settings, or list it in run_may_change (README, 'Security model')"
+                "short_stock_settings, or list it in run_may_change (docs/workflow.md, "
+                "'Security model')"
             )
         if (
             setting.safer
@@ -87,7 +88,7 @@ def run_settings(
             raise SettingsError(
                 f"{name}={show_value(value)} would loosen a safety setting: a run "
                 f"{SAFER_WORDS[setting.safer]}, and the DAG's author set {author[name]!r}. "
-                "Only whoever deploys the DAG may loosen it (README, 'Security model')"
+                "Only whoever deploys the DAG may loosen it (docs/workflow.md, 'Security model')"
             )
         values[name] = value
     return check_settings(values, hitl_available=hitl_available)

@@ -3,9 +3,9 @@
 Each setting has a name, a default, a JSON schema (what Airflow's ``Param`` validates a
 trigger form's value with), a description, and who may change it. The task group's keyword
 arguments, the example DAG's params, the checks made when a DAG file is parsed and when a
-run starts, and the README's table are all read from ``SETTINGS``.
+run starts, and the docs' table (docs/settings.md) are all read from ``SETTINGS``.
 
-Who may change a setting (the README's "Security model"):
+Who may change a setting (docs/workflow.md, "Security model"):
 
 - ``author``: whoever writes the DAG (the arguments of ``short_stock_cancellation``) or runs
   the deployment (``[seller_center] short_stock_settings``): the data sources (a query, a
@@ -64,7 +64,7 @@ class Setting:
     kind: str = RUN
     """``author`` or ``run``: see the module's docstring."""
     allowed: str = ""
-    """What is allowed, in words, for error messages and the README's table."""
+    """What is allowed, in words, for error messages and the docs' table."""
     safer: str | None = None
     """For a safety setting, which way a run may move it: ``lower`` (a smaller number),
     ``stricter`` (never -> on_brake -> always) or ``on`` (true, or false only where the
@@ -205,7 +205,7 @@ _SETTINGS: tuple[Setting, ...] = (
         DEFAULT_MAX_CONCURRENCY,
         "Calls in flight at once, in the find step and in each cancel task; the "
         "connection's rate_limit paces them all. With 1000-order pages, 16 lets a large "
-        "seller's find step start a page's item batches at once (README).",
+        "seller's find step start a page's item batches at once (docs/workflow.md).",
         allowed="an integer from 1 to 64",
         type="integer",
         minimum=1,
@@ -337,7 +337,7 @@ _SETTINGS: tuple[Setting, ...] = (
     _setting(
         "ledger_table",
         DEFAULT_LEDGER_TABLE,
-        "The ledger's table, created if missing (README, 'The ledger').",
+        "The ledger's table, created if missing (docs/ledger.md).",
         allowed="a plain table name ([schema.]table: letters, digits, _)",
         kind=AUTHOR,
         type="string",
@@ -351,7 +351,7 @@ _SETTINGS += (
         [],
         "Settings a run's conf may change beyond the rules (an author setting, or a safety "
         "setting in the looser direction): for deployments that trust everyone who may "
-        "trigger the DAG. README, 'Security model', says what each gives away.",
+        "trigger the DAG. docs/workflow.md, 'Security model', says what each gives away.",
         allowed="a list of setting names",
         kind=AUTHOR,
         type="array",
@@ -361,7 +361,7 @@ _SETTINGS += (
 )
 
 SETTINGS: Mapping[str, Setting] = {s.name: s for s in _SETTINGS}
-"""Every setting by name, in the order the trigger form and the README show them."""
+"""Every setting by name, in the order the trigger form and the docs show them."""
 
 DEFAULTS: Mapping[str, Any] = {s.name: s.default for s in _SETTINGS}
 
@@ -376,8 +376,7 @@ def check_value(name: str, value: Any) -> Any:
     setting = SETTINGS.get(name)
     if setting is None:
         raise SettingsError(
-            f"unknown setting {name!r}; the settings are: {', '.join(SETTINGS)} (README, "
-            "'The short-stock task group')"
+            f"unknown setting {name!r}; the settings are: {', '.join(SETTINGS)} (docs/settings.md)"
         )
     try:
         jsonschema.validate(value, dict(setting.schema))
@@ -493,7 +492,8 @@ def fixed_settings_note(**settings: Any) -> str:
 
 
 def settings_table() -> str:
-    """The README's table of the settings (a test keeps the README's copy equal to it)."""
+    """The table of the settings: the docs build writes it into docs/settings.md and
+    docs/workflow.md (docs/_ext/generated_pages.py), so it cannot drift."""
     rows = [
         "| setting | default | who may change it | allowed | what it does |",
         "|---|---|---|---|---|",

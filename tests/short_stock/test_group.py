@@ -4,6 +4,7 @@ two groups in one DAG; and the one definition of the settings it reads."""
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
@@ -251,10 +252,18 @@ def test_the_example_dag_is_short_and_reads_the_one_definition():
     assert "short_stock_cancellation(" in source and "short_stock_params(" in source
 
 
-def test_the_readme_table_is_the_one_definition():
-    from scripts.readme_settings import README, render
+def test_the_docs_table_is_the_one_definition():
+    """The docs build writes the table from ``settings_table()`` and the pages include it:
+    no copy of it lives anywhere to drift."""
+    import importlib.util
 
-    text = README.read_text()
-    assert render(text) == text, "run `make readme` to regenerate the README's settings table"
-    for name in SETTINGS:
-        assert f"| `{name}` |" in text
+    from airflow_seller_provider.short_stock.settings import settings_table
+
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    for page in ("settings.md", "workflow.md"):
+        assert "{include} _generated/settings-table.md" in (docs / page).read_text(), page
+    spec = importlib.util.spec_from_file_location("generated", docs / "_ext/generated_pages.py")
+    assert spec and spec.loader
+    source = (docs / "_ext/generated_pages.py").read_text()
+    assert "settings_table()" in source and "settings-table.md" in source
+    assert all(f"`{name}`" in settings_table() for name in SETTINGS)
