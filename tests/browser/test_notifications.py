@@ -21,15 +21,11 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 import shutil
 import socket
-import threading
 import time
 from collections.abc import Iterator
-from email import message_from_bytes
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +35,8 @@ import requests
 from airflow_seller_provider.sandbox.testing import Sandbox, run_sandbox
 
 from ..e2e.helpers import expected_short, newly_canceled
+from ..receivers import Mailbox, html_of
+from ..receivers import receivers as running_receivers
 from .conftest import BYSTANDER, Airflow, airflow_components
 
 RUN = os.environ.get("RUN_BROWSER_TESTS") == "1"
@@ -72,65 +70,10 @@ RUN_END_TIMEOUT_S = 240
 MAIL_TIMEOUT_S = 120
 
 
-class Mailbox:
-    """What the SMTP server on 127.0.0.1 received: (recipients, message)."""
-
-    def __init__(self) -> None:
-        self.mails: list[tuple[list[str], Any]] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        self.mails.append((list(envelope.rcpt_tos), message_from_bytes(envelope.content)))
-        return "250 OK"
-
-    def find(self, pattern: str) -> tuple[list[str], Any] | None:
-        for to, mail in self.mails:
-            if re.search(pattern, str(mail["Subject"])):
-                return to, mail
-        return None
-
-
-def html_of(mail: Any) -> str:
-    (part,) = [p for p in mail.walk() if p.get_content_type() == "text/html"]
-    return part.get_payload(decode=True).decode()
-
-
-class _Slack(BaseHTTPRequestHandler):
-    received: list[dict[str, Any]] = []
-
-    def do_POST(self) -> None:  # noqa: N802
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        type(self).received.append(json.loads(body))
-        self.send_response(200)
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def receivers() -> Iterator[tuple[Mailbox, list[dict[str, Any]], int, str]]:
-    from aiosmtpd.controller import Controller
-
-    box = Mailbox()
-    port = free_port()
-    smtp = Controller(box, hostname="127.0.0.1", port=port)
-    smtp.start()
-    http = HTTPServer(("127.0.0.1", 0), _Slack)
-    _Slack.received = []
-    threading.Thread(target=http.serve_forever, daemon=True).start()
-    token = secrets.token_hex(8)
-    try:
-        yield box, _Slack.received, port, f"http://127.0.0.1:{http.server_port}/services/{token}"
-    finally:
-        http.shutdown()
-        smtp.stop()
+    with running_receivers(secrets.token_hex(8)) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import re
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,25 @@ def expected_sellable(
     )
     have = declared(state, user_id)
     return {key: min(have[key], w) - left[key] for key, w in figures.items()}
+
+
+@dataclass
+class Scenario:
+    """A sandbox set up by ``mixed_warehouse``, its warehouse CSV, and the expectation."""
+
+    figures: dict[Key, int]
+    kinds: dict[str, set]
+    state: dict[str, Any]
+    warehouse: Path
+    short: set[int]
+    want: dict[Key, int]
+
+
+def scenario(sandbox, tmp_path: Path) -> Scenario:
+    case = scenario(sandbox, tmp_path)
+    figures, kinds, state, warehouse = case.figures, case.kinds, case.state, case.warehouse
+    short, want = case.short, case.want
+    return Scenario(figures, kinds, state, warehouse, short, want)
 
 
 def sellable_now(sandbox, keys) -> dict[Key, int]:
@@ -258,12 +278,9 @@ def test_faults_during_update_stock_set_nothing_twice_and_a_retry_finishes(airfl
     # UpdateStock (clamped, the hidden SKUs are set again after the cancels, in a second
     # call: test_lower_where_the_api_clamps_at_zero).
     with run_sandbox(seed=5, orders=120, negative_stock="show") as sandbox:
-        figures, kinds = mixed_warehouse(sandbox)
-        state = sandbox.state()
-        warehouse = tmp_path / "warehouse.csv"
-        write_csv(warehouse, figures)
-        short = expected_short(state, sandbox.user_id, figures, counts="on_hand")
-        want = expected_sellable(state, sandbox.user_id, figures, short)
+        case = scenario(sandbox, tmp_path)
+        figures, kinds, state, warehouse = case.figures, case.kinds, case.state, case.warehouse
+        short, want = case.short, case.want
         units = {unit for unit, _ in kinds["short"] | kinds["hidden"] | kinds["over"]}
         sandbox.before_action(flaky)
         code, log = run_dag(sandbox.airflow_conn_json(), settings=settings_for(warehouse, "lower"))
@@ -292,12 +309,9 @@ def test_faults_during_update_stock_set_nothing_twice_and_a_retry_finishes(airfl
 @pytest.mark.parametrize("answer", ["Approve", "Reject"])
 def test_a_tripped_brake_holds_the_corrections_for_approval(airflow_db, tmp_path, answer):
     with run_sandbox(seed=5, orders=120, negative_stock="show") as sandbox:
-        figures, kinds = mixed_warehouse(sandbox)
-        state = sandbox.state()
-        warehouse = tmp_path / "warehouse.csv"
-        write_csv(warehouse, figures)
-        short = expected_short(state, sandbox.user_id, figures, counts="on_hand")
-        want = expected_sellable(state, sandbox.user_id, figures, short)
+        case = scenario(sandbox, tmp_path)
+        figures, kinds, state, warehouse = case.figures, case.kinds, case.state, case.warehouse
+        short, want = case.short, case.want
         before = sellable_now(sandbox, figures)
         code, log, seen = run_dag_answering(
             sandbox.airflow_conn_json(),

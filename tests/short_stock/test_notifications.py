@@ -6,11 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-import socket
-import threading
 from datetime import UTC, datetime
-from email import message_from_bytes
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import pytest
@@ -25,6 +21,8 @@ from airflow_seller_provider.short_stock.notifications import (
 )
 from airflow_seller_provider.short_stock.run_policy import run_settings
 from airflow_seller_provider.short_stock.settings import SettingsError, check_settings
+
+from ..receivers import html_of, receivers
 
 SECRET = "sk-live-NEVER-SHOWN-42"
 REQUEST = {
@@ -94,65 +92,31 @@ def test_trouble_says_why_and_what_was_held():
     assert "dry run" in dry.subject
 
 
-class _Slack(BaseHTTPRequestHandler):
-    received: list[dict[str, Any]] = []
-
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        type(self).received.append(json.loads(body))
-        self.send_response(200)
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
 def servers(monkeypatch):
-    """An SMTP server (aiosmtpd) and a Slack webhook receiver on 127.0.0.1, with the
-    Airflow connections that reach them (each holding a secret)."""
-    from aiosmtpd.controller import Controller
-
-    mails: list[Any] = []
-
-    class Handler:
-        async def handle_DATA(self, server, session, envelope):  # noqa: N802
-            mails.append((envelope.rcpt_tos, message_from_bytes(envelope.content)))
-            return "250 OK"
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    smtp = Controller(Handler(), hostname="127.0.0.1", port=port)
-    smtp.start()
-    http = HTTPServer(("127.0.0.1", 0), _Slack)
-    _Slack.received = []
-    thread = threading.Thread(target=http.serve_forever, daemon=True)
-    thread.start()
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_TEST_SMTP",
-        json.dumps(
-            {
-                "conn_type": "smtp",
-                "host": "127.0.0.1",
-                "port": port,
-                "extra": {"disable_tls": True, "disable_ssl": True, "from_email": "a@example.com"},
-            }
-        ),
-    )
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_TEST_SLACK",
-        json.dumps(
-            {
-                "conn_type": "slackwebhook",
-                "password": f"http://127.0.0.1:{http.server_port}/services/{SECRET}",
-            }
-        ),
-    )
-    yield mails, _Slack.received, port
-    http.shutdown()
-    smtp.stop()
+    """An SMTP server and a Slack webhook receiver on 127.0.0.1, with the Airflow
+    connections that reach them (the webhook's token is the secret)."""
+    with receivers(SECRET) as (box, slack, port, webhook):
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_TEST_SMTP",
+            json.dumps(
+                {
+                    "conn_type": "smtp",
+                    "host": "127.0.0.1",
+                    "port": port,
+                    "extra": {
+                        "disable_tls": True,
+                        "disable_ssl": True,
+                        "from_email": "a@example.com",
+                    },
+                }
+            ),
+        )
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_TEST_SLACK",
+            json.dumps({"conn_type": "slackwebhook", "password": webhook}),
+        )
+        yield box.mails, slack, port
 
 
 def context() -> dict[str, Any]:
@@ -177,8 +141,7 @@ def test_notices_go_through_airflows_notifiers_and_carry_no_secret(servers):
     ((to, mail),) = mails
     assert sorted(to) == ["lead@example.com", "ops@example.com"]
     assert mail["Subject"] == notice.subject
-    (part,) = [p for p in mail.walk() if p.get_content_type() == "text/html"]
-    raw = part.get_payload(decode=True).decode()
+    raw = html_of(mail)
     assert "<td>seller_center_cl</td>" in raw and "http://a/r" in raw
     (payload,) = slack
     assert notice.subject in payload["text"] and "| seller_center_cl | FACL |" in payload["text"]
