@@ -119,9 +119,12 @@ class Scenario:
 
 
 def scenario(sandbox, tmp_path: Path) -> Scenario:
-    case = scenario(sandbox, tmp_path)
-    figures, kinds, state, warehouse = case.figures, case.kinds, case.state, case.warehouse
-    short, want = case.short, case.want
+    figures, kinds = mixed_warehouse(sandbox)
+    state = sandbox.state()
+    warehouse = tmp_path / "warehouse.csv"
+    write_csv(warehouse, figures)
+    short = expected_short(state, sandbox.user_id, figures, counts="on_hand")
+    want = expected_sellable(state, sandbox.user_id, figures, short)
     return Scenario(figures, kinds, state, warehouse, short, want)
 
 
