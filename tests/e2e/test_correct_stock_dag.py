@@ -1,7 +1,7 @@
 """``correct_stock="lower"`` end to end: Seller Center's stock lowered to the warehouse's.
 
 The expectation is worked out here from the sandbox's own data (declared quantities,
-pending items) and the documented arithmetic (README, "Lowering Seller Center's stock"),
+pending items) and the documented arithmetic (docs/stock-correction.md),
 not from the project's code: after a run, a (unit, SKU)'s sellable figure is
 ``min(declared, on_hand) - the pending items left``; new orders for the oversold SKUs are
 refused, and a second run cancels nothing new. The control run (``off``) lets them in.

@@ -70,7 +70,7 @@ def by_sku(plan):
 
 
 def test_the_readme_example_three_rows():
-    """README, "Lowering Seller Center's stock": a short SKU, an over-declared but covered
+    """docs/stock-correction.md, the three rows: a short SKU, an over-declared but covered
     one, and one where the warehouse has more (on_hand figures, item scope)."""
     items = pending("SHORT", 3) + pending("OVER", 2) + pending("MORE", 2)
     figures = StockFigures(
