@@ -49,6 +49,18 @@ def ledger_rows(path: Path) -> list[dict[str, Any]]:
 SETTINGS = {"ledger_conn_id": "books"}
 
 
+def explain(order_item_id: int, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``seller-center-ledger explain`` as a person runs it, in its own process."""
+    return subprocess.run(
+        [str(BIN / "seller-center-ledger"), "explain", "--conn-id", "books", str(order_item_id)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=120,
+    )
+
+
 def test_the_rows_are_the_items_canceled_each_once(airflow_db, tmp_path):
     books = tmp_path / "books.db"
     with run_sandbox(seed=5, orders=120, negative_stock="show") as sandbox:
@@ -84,24 +96,10 @@ def test_the_rows_are_the_items_canceled_each_once(airflow_db, tmp_path):
         # The console script tells one item's story, and fails for an unknown one.
         env = {**os.environ, "AIRFLOW_CONN_BOOKS": ledger_conn(books)}
         item = min(expected)
-        told = subprocess.run(
-            [str(BIN / "seller-center-ledger"), "explain", "--conn-id", "books", str(item)],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=REPO,
-            timeout=120,
-        )
+        told = explain(item, env)
         assert told.returncode == 0, told.stderr
         assert f"run {run_id}" in told.stdout and "canceled" in told.stdout
-        unknown = subprocess.run(
-            [str(BIN / "seller-center-ledger"), "explain", "--conn-id", "books", "1"],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=REPO,
-            timeout=120,
-        )
+        unknown = explain(1, env)
         assert unknown.returncode == 1, unknown.stdout
 
         # Airflow's own housekeeping does not touch the seller's books.
