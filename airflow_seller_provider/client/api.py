@@ -457,17 +457,26 @@ class SellerCenterClient:
         self, skus: Iterable[str] | None = None, *, limit: int = 1000, max_pages: int = 10_000
     ) -> Iterator[WarehouseStock]:
         """GetStock: sellable stock per SKU and warehouse (reserved units excluded), paged
-        ``limit`` SKUs a page (the API's maximum is ``MAX_STOCK_PAGE``, 1000)."""
-        params: dict[str, Any] = {}
-        if skus is not None:
-            wanted = _dedup(_sku(s) for s in _id_list(skus, "skus"))
-            params["SkuSellerList"] = json.dumps(wanted, ensure_ascii=False, separators=(",", ":"))
+        ``limit`` SKUs a page (the API's maximum is ``MAX_STOCK_PAGE``, 1000). Given SKUs
+        travel in the URL, ``sku_batch_size`` a call, as GetProducts' do."""
         limit = _positive_int(limit, "limit")
         if limit > MAX_STOCK_PAGE:
             raise ValueError(
                 f"limit {limit!r} must be at most {MAX_STOCK_PAGE} (GetStock's page maximum)"
             )
         max_pages = _positive_int(max_pages, "max_pages")
+        if skus is None:
+            yield from self._stock_pages({}, limit, max_pages)
+            return
+        wanted = _dedup(_sku(s) for s in _id_list(skus, "skus"))
+        for start in range(0, len(wanted), self.sku_batch_size):
+            batch = wanted[start : start + self.sku_batch_size]
+            listed = json.dumps(batch, ensure_ascii=False, separators=(",", ":"))
+            yield from self._stock_pages({"SkuSellerList": listed}, limit, max_pages)
+
+    def _stock_pages(
+        self, params: dict[str, Any], limit: int, max_pages: int
+    ) -> Iterator[WarehouseStock]:
         offset = 0
         for _ in range(max_pages):
             response = self.call("GetStock", {**params, "Limit": limit, "Offset": offset})

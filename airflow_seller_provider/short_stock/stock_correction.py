@@ -39,8 +39,6 @@ CORRECT_OFF, CORRECT_LOWER = "off", "lower"
 CORRECT_STOCK = (CORRECT_OFF, CORRECT_LOWER)
 MAX_STOCK_CORRECTIONS = 200
 """The safety brake's default: corrections one connection may make without approval."""
-READ_BATCH = 100
-"""SKUs per GetStock call (they travel in the URL's SkuSellerList)."""
 
 # What the plan decided for an entry.
 LOWER, UNCHANGED, DEFERRED, SKIPPED = "lower", "unchanged", "deferred", "skipped"
@@ -228,12 +226,9 @@ def still_needed(
 
 
 def read_rows(client: SellerCenterClient, skus: Iterable[str]) -> list[WarehouseStock]:
-    """GetStock's rows for ``skus``, ``READ_BATCH`` SKUs a call."""
+    """GetStock's rows for ``skus`` (the client batches them)."""
     wanted = sorted(set(skus))
-    rows: list[WarehouseStock] = []
-    for start in range(0, len(wanted), READ_BATCH):
-        rows.extend(client.iter_warehouse_stock(wanted[start : start + READ_BATCH]))
-    return rows
+    return list(client.iter_warehouse_stock(wanted)) if wanted else []
 
 
 def _outcome(entry: StockCorrection, outcome: str, **extra: Any) -> CorrectionOutcome:

@@ -176,3 +176,29 @@ def test_a_blank_or_unreadable_stock_is_unknown_not_zero() -> None:
         },
     }
     assert Product.from_node(node).stock == {"FAPE": -3}
+
+
+def test_get_stock_sends_the_skus_in_batches(rsps, client) -> None:
+    """Listed SKUs travel in the URL: ``sku_batch_size`` (100) a call, as GetProducts'."""
+
+    def answer(request):
+        skus = json.loads(query_of(request.url)["SkuSellerList"])
+        body = {
+            "Products": {
+                "Product": [
+                    {
+                        "SellerSku": s,
+                        "Warehouses": {"Warehouse": {"OperatorCode": "facl", "Quantity": "2"}},
+                    }
+                    for s in skus
+                ]
+            }
+        }
+        return 200, {}, json_ok(body, action="GetStock", TotalCount=str(len(skus)))
+
+    rsps.add_callback(responses.GET, BASE_URL, callback=answer)
+    wanted = [f"S{i:03d}" for i in range(250)]
+    rows = list(client.iter_warehouse_stock(wanted))
+    assert [r.seller_sku for r in rows] == wanted
+    sizes = [len(json.loads(query_of(c.request.url)["SkuSellerList"])) for c in rsps.calls]
+    assert sizes == [100, 100, 50]
