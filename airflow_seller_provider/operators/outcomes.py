@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NotRequired, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from airflow_seller_provider.client.models import OrderItem
 from airflow_seller_provider.operators.targets import Target
@@ -135,3 +135,23 @@ def outcome_payload(
 
 summarize = outcome_payload
 """The former name (it also named the DAG's task and ``build_summary``)."""
+
+
+class OutcomeCapture:
+    """Stands in for the task instance of a cancel run inside another task (an approval,
+    a ledgered batch): keeps the outcome it pushes, and passes everything else to ``ti``
+    (None: nothing to pass to)."""
+
+    def __init__(self, ti: Any = None) -> None:
+        self._ti = ti
+        self.outcome: OutcomePayload | None = None
+
+    def xcom_push(self, key: str, value: Any, **kwargs: Any) -> Any:
+        if key == "outcome":
+            self.outcome = value
+        if self._ti is not None:
+            return self._ti.xcom_push(key=key, value=value, **kwargs)
+        return None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ti, name)

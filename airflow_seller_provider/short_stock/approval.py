@@ -20,7 +20,11 @@ from airflow.sdk.bases.notifier import BaseNotifier
 from airflow_seller_provider.client.protocol import SHORTAGE
 from airflow_seller_provider.client.transport import DEFAULT_MAX_CONCURRENCY
 from airflow_seller_provider.operators.approval import CancellationApprovalOperator
-from airflow_seller_provider.operators.outcomes import OutcomePayload, outcome_payload
+from airflow_seller_provider.operators.outcomes import (
+    OutcomeCapture,
+    OutcomePayload,
+    outcome_payload,
+)
 from airflow_seller_provider.short_stock.payloads import OrderItemRef
 from airflow_seller_provider.short_stock.plan import redecide
 
@@ -68,7 +72,7 @@ class ApproveAndCancelOperator(CancellationApprovalOperator):
         from airflow_seller_provider.operators.cancel_order_item import CancelOrderItemOperator
         from airflow_seller_provider.short_stock.ledgered_cancel import LedgeredCancelOperator
         from airflow_seller_provider.short_stock.plan import corrections_of
-        from airflow_seller_provider.short_stock.records import outcome_rows
+        from airflow_seller_provider.short_stock.records import cancel_row
         from airflow_seller_provider.short_stock.steps import (
             correct_for,
             find_for,
@@ -104,7 +108,7 @@ class ApproveAndCancelOperator(CancellationApprovalOperator):
             f": {', '.join(map(str, gone[:50]))}" if gone else "",
         )
         record_item_outcomes(conn_id, {NO_LONGER_SHORT: len(gone)})
-        captured = _OutcomeCapture()
+        captured = OutcomeCapture()
         try:
             if keep:
                 first = batches[0]
@@ -140,33 +144,19 @@ class ApproveAndCancelOperator(CancellationApprovalOperator):
             context["ti"].xcom_push(key="outcome", value=result)
             if ledger is not None and gone:
                 ledger.write(
-                    outcome_rows(
-                        run_id,
-                        {
-                            **result,
-                            "canceled": [],
-                            "already_canceled": [],
-                            "failed": [],
-                            "no_longer_pending": [],
-                            "would_cancel": [],
-                        },
-                        approval=APPROVED,
-                        responded_by=self.responded_by,
-                    )
+                    [
+                        cancel_row(
+                            run_id,
+                            conn_id,
+                            item_id,
+                            NO_LONGER_SHORT,
+                            approval=APPROVED,
+                            responded_by=self.responded_by,
+                        )
+                        for item_id in gone
+                    ]
                 )
         return result
-
-
-class _OutcomeCapture:
-    """Stands in for the task instance of the cancel run inside the approval task: keeps
-    the outcome it pushes, so that the approval task pushes one outcome."""
-
-    def __init__(self) -> None:
-        self.outcome: OutcomePayload | None = None
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        if key == "outcome":
-            self.outcome = value
 
 
 class _RequestNotice(BaseNotifier):

@@ -8,7 +8,7 @@ from airflow_seller_provider.compat import AirflowException, AirflowFailExceptio
 from airflow_seller_provider.ledger import table as t
 from airflow_seller_provider.ledger.store import Ledger, LedgerError
 from airflow_seller_provider.operators.cancel_order_item import CancelOrderItemOperator
-from airflow_seller_provider.operators.outcomes import OutcomePayload
+from airflow_seller_provider.operators.outcomes import OutcomeCapture, OutcomePayload
 from airflow_seller_provider.operators.targets import parse_targets
 from airflow_seller_provider.short_stock.records import batch_rows, outcome_rows
 
@@ -75,7 +75,7 @@ class LedgeredCancelOperator(CancelOrderItemOperator):
             )
         except LedgerError as exc:
             raise AirflowException(f"{exc}; nothing was sent, the task is retried") from None
-        capture = _OutcomeCapture(ti)
+        capture = OutcomeCapture(ti)
         try:
             return super().execute({**context, "ti": capture})
         finally:
@@ -95,21 +95,3 @@ class LedgeredCancelOperator(CancelOrderItemOperator):
                         f"{exc}; the outcomes of this batch are not recorded yet: the retry "
                         "records them (it sends nothing twice)"
                     ) from None
-
-
-class _OutcomeCapture:
-    """The task instance, seen by the cancel: keeps the outcome it pushes, passes the rest."""
-
-    def __init__(self, ti: Any) -> None:
-        self._ti = ti
-        self.outcome: OutcomePayload | None = None
-
-    def xcom_push(self, key: str, value: Any, **kwargs: Any) -> Any:
-        if key == "outcome":
-            self.outcome = value
-        if self._ti is not None:
-            return self._ti.xcom_push(key=key, value=value, **kwargs)
-        return None
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._ti, name)

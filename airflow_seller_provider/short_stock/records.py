@@ -88,20 +88,35 @@ def planned_rows(
     return rows
 
 
+def cancel_row(
+    run_id: str,
+    conn_id: str,
+    order_item_id: int,
+    outcome: str,
+    *,
+    approval: str | None,
+    responded_by: str | None = None,
+    code: str | None = None,
+    detail: str | None = None,
+) -> dict[str, Any]:
+    """One cancel row's outcome (the columns the decision wrote are left as they are)."""
+    return {
+        **_cancel_key(run_id, order_item_id),
+        "seller_center_conn_id": conn_id,
+        "order_item_id": order_item_id,
+        "approval": approval,
+        "responded_by": responded_by,
+        "outcome": outcome,
+        "error_code": code,
+        "detail": detail,
+    }
+
+
 def batch_rows(
     run_id: str, conn_id: str, order_item_ids: Iterable[int], *, approval: str | None
 ) -> list[dict[str, Any]]:
     """A cancel batch's rows, ``planned``: written before anything is sent."""
-    return [
-        {
-            **_cancel_key(run_id, item_id),
-            "seller_center_conn_id": conn_id,
-            "order_item_id": item_id,
-            "approval": approval,
-            "outcome": t.PLANNED,
-        }
-        for item_id in order_item_ids
-    ]
+    return [cancel_row(run_id, conn_id, i, t.PLANNED, approval=approval) for i in order_item_ids]
 
 
 def outcome_rows(
@@ -122,16 +137,16 @@ def outcome_rows(
 
     def add(item_id: int, result: str, code: str | None = None, detail: str | None = None) -> None:
         rows.append(
-            {
-                **_cancel_key(run_id, item_id),
-                "seller_center_conn_id": conn_id,
-                "order_item_id": item_id,
-                "approval": approval,
-                "responded_by": responded_by,
-                "outcome": result,
-                "error_code": code,
-                "detail": detail,
-            }
+            cancel_row(
+                run_id,
+                conn_id,
+                item_id,
+                result,
+                approval=approval,
+                responded_by=responded_by,
+                code=code,
+                detail=detail,
+            )
         )
 
     for item_id in outcome["canceled"]:
