@@ -106,24 +106,24 @@ def find_for(
 
 
 def _settle_earlier_runs(hook: Any, settings: Mapping[str, Any], run_id: str | None) -> None:
-    """Rows other runs left ``planned`` for this connection, settled from the API's state
-    (``records.settle``) before this run decides anything."""
+    """Rows other runs left ``planned`` for this connection (or ``failed`` within the
+    lookback window), settled from the API's state (``records.settle``) before this run
+    decides anything."""
     from airflow_seller_provider.ledger.store import LedgerError
     from airflow_seller_provider.ledger.table import utc_text
     from airflow_seller_provider.short_stock.records import settle
 
     ledger = ledger_for(settings)
+    if ledger is None:
+        return
+    since = utc_text(datetime.now(UTC) - timedelta(days=int(settings["lookback_days"])))
     try:
-        if ledger is None:
-            return
-        since = utc_text(datetime.now(UTC) - timedelta(days=int(settings["lookback_days"])))
-        left = [
-            r for r in ledger.unsettled(hook.seller_center_conn_id, since) if r["run_id"] != run_id
-        ]
+        rows = ledger.unsettled(hook.seller_center_conn_id, since)
     except LedgerError as exc:
         raise AirflowFailException(str(exc)) from None
-    if left:
-        settled = settle(ledger, hook.get_conn(), left)
+    left = [r for r in rows if r["run_id"] != run_id]
+    settled = settle(ledger, hook.get_conn(), left) if left else []
+    if settled:
         log.warning(
             "Ledger: %d row(s) earlier runs left unsettled for %s, settled from the API: %s",
             len(settled),
