@@ -98,6 +98,25 @@ def test_the_readme_example_three_rows():
     assert short["warehouse"] == {"SellerWarehouseId": "WH-CL"}
 
 
+def test_the_three_rows_of_the_stock_page_with_a_warehouse_that_disagrees():
+    """docs/stock-correction.md: one SKU, three pending orders, per row (Seller Center's
+    declared quantity, the warehouse's on-hand units) -> what the run does."""
+    rows = {"A": (3, 1), "B": (5, 3), "C": (1, 5)}
+    items = [i for sku in rows for i in pending(sku, 3)]
+    figures = StockFigures({("FACL", sku): w for sku, (_, w) in rows.items()}, ON_HAND)
+    decision = decide_shortages(items, figures)
+    assert sorted(i.sku for i in decision.short) == ["A", "A"]
+    shown = [row(sku, max(0, declared - 3)) for sku, (declared, _) in rows.items()]  # clamped
+    plan = plan_corrections(decision, shown)
+    entries = by_sku(plan)
+    assert set(entries) == {"A", "B"} and plan["counts"]["FACL"] == {UNCHANGED: 1}
+    a, b = entries["A"], entries["B"]
+    assert (a["status"], a["target"], a["remaining"]) == (DEFERRED, 1, 1)
+    # After the two cancels Seller Center reads 3 - 1 = 2: declared 3, above the target.
+    assert judge(2, a["remaining"], a["target"]) == (LOWER, 3)
+    assert (b["status"], b["declared"], b["target"]) == (LOWER, 5, 3)
+
+
 def test_a_sellable_source_counts_the_queue_as_on_hand():
     items = pending("A", 3)
     # The warehouse's sellable figure -1: 2 on hand for 3 pending; Seller Center declares 6.
